@@ -1,0 +1,630 @@
+/* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
+/*
+ * amil-dataplane: one appliance's donation data plane.
+ *
+ *   amil-dataplane [EAL options] -- [options]      (--help for the options)
+ *
+ * Lcore roles.  The main lcore is the I/O lcore: it polls RX queue 0 of
+ * every port, classifies frames (net.h), answers ARP / NS / echo itself and
+ * hands each donation to the worker that owns its (center_id, donation_id)
+ * (route.h) through a single-producer/single-consumer ring on the worker's
+ * socket.  Every other EAL lcore is a worker (worker.h).  With a single
+ * lcore the main lcore does all of it, run-to-completion, with no ring.
+ *
+ * Workers transmit their ACKs on their own TX queue (1 + worker index) when
+ * every port has that many TX queues; otherwise (net_pcap, some vdevs) they
+ * pass ACKs back through a per-worker ring and the I/O lcore transmits.
+ *
+ * Shutdown (SIGINT/SIGTERM): the I/O lcore stops polling RX, workers drain
+ * their rings and answer everything already received, the I/O lcore
+ * transmits every pending ACK, ports are stopped and closed (flushing pcap
+ * output), and the counters are written as JSON.  Nothing received before
+ * the signal goes unanswered unless a queue was full (counted).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_pause.h>
+#include <rte_ring.h>
+
+#include "amil_centers.h"
+#include "config.h"
+#include "net.h"
+#include "port.h"
+#include "route.h"
+#include "stats.h"
+#include "worker.h"
+
+#define PROG "amil-dataplane"
+#define TX_RETRIES 64                  /* spins before a full TX queue drops */
+
+struct worker_ctx {
+	unsigned id;
+	unsigned lcore_id;
+	struct amil_worker *w;
+	struct rte_ring *rx_ring;      /* I/O lcore -> worker, SP/SC */
+	struct rte_ring *tx_ring;      /* worker -> I/O lcore (no direct TX), SP/SC */
+	struct amil_lcore_stats *st;
+	uint16_t txq;                  /* direct TX queue */
+} __rte_cache_aligned;
+
+struct app {
+	struct amil_config cfg;
+	struct amil_centers *centers;
+	const struct amil_currency_set *currencies;
+	uint16_t nb_ports;
+	struct amil_net_cfg net[RTE_MAX_ETHPORTS];
+	struct rte_mempool *pool[RTE_MAX_NUMA_NODES];
+	struct amil_stats *stats;
+	struct amil_lcore_stats *io_st;
+	unsigned nb_workers;
+	struct worker_ctx wk[RTE_MAX_LCORE];
+	struct amil_worker *rtc;       /* run-to-completion worker (one lcore) */
+	bool direct_tx;
+	uint16_t burst;
+	bool ports_started[RTE_MAX_ETHPORTS];
+};
+
+/* Set by the signal handler; polled by the I/O lcore. */
+static volatile sig_atomic_t stop_rx;
+/* Set (release) by the I/O lcore once RX stopped; workers drain and exit. */
+static uint32_t stop_workers;
+/* Workers that finished draining (release); the I/O lcore waits for all. */
+static uint32_t workers_done;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_rx = 1;
+}
+
+/* Transmit all of @n frames on (port, queue), retrying a full queue a
+ * bounded number of times; what still does not fit is freed and counted. */
+static void
+tx_all(uint16_t port, uint16_t queue, struct rte_mbuf **m, uint16_t n,
+       struct amil_port_counters *pc)
+{
+	uint16_t sent = 0;
+	unsigned tries = 0;
+
+	while (sent < n) {
+		uint16_t k = rte_eth_tx_burst(port, queue, m + sent, n - sent);
+
+		sent += k;
+		if (k == 0 && ++tries > TX_RETRIES)
+			break;
+	}
+	AMIL_STAT_ADD(pc->tx, sent);
+	if (unlikely(sent < n)) {
+		rte_pktmbuf_free_bulk(m + sent, n - sent);
+		AMIL_STAT_ADD(pc->tx_full, n - sent);
+	}
+}
+
+/* Transmit ACKs grouped by their port, runs kept in order. */
+static void
+tx_by_port(struct amil_lcore_stats *st, uint16_t queue, struct rte_mbuf **m, uint16_t n)
+{
+	uint16_t i = 0;
+
+	while (i < n) {
+		uint16_t port = m[i]->port, j = i + 1;
+
+		while (j < n && m[j]->port == port)
+			j++;
+		tx_all(port, queue, m + i, j - i, &st->port[port]);
+		i = j;
+	}
+}
+
+static int
+worker_main(void *arg)
+{
+	struct worker_ctx *c = arg;
+	struct rte_mbuf *in[AMIL_WORKER_BURST_MAX], *out[AMIL_WORKER_BURST_MAX];
+	const unsigned burst = AMIL_WORKER_BURST_MAX;
+	const bool direct = c->tx_ring == NULL;
+
+	for (;;) {
+		unsigned n = rte_ring_dequeue_burst(c->rx_ring, (void **)in, burst, NULL);
+		uint16_t nout;
+
+		if (n == 0) {
+			/* Acquire pairs with the I/O lcore's release: once the flag
+			 * is seen, no more frames will be enqueued, so an empty
+			 * ring means done. */
+			if (__atomic_load_n(&stop_workers, __ATOMIC_ACQUIRE) &&
+			    rte_ring_empty(c->rx_ring))
+				break;
+			rte_pause();
+			continue;
+		}
+		nout = amil_worker_process(c->w, in, (uint16_t)n, out, rte_rdtsc());
+		if (nout == 0)
+			continue;
+		if (direct) {
+			tx_by_port(c->st, c->txq, out, nout);
+		} else {
+			unsigned done = 0;
+
+			/* The I/O lcore keeps draining until every worker is done,
+			 * so this wait is bounded. */
+			while (done < nout) {
+				done += rte_ring_enqueue_burst(c->tx_ring, (void **)out + done,
+							       nout - done, NULL);
+				if (done < nout)
+					rte_pause();
+			}
+		}
+	}
+	__atomic_fetch_add(&workers_done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Drain every worker's TX ring onto queue 0 (no direct TX). */
+static void
+drain_tx_rings(struct app *a)
+{
+	struct rte_mbuf *m[AMIL_WORKER_BURST_MAX];
+
+	for (unsigned w = 0; w < a->nb_workers; w++) {
+		unsigned n;
+
+		while ((n = rte_ring_dequeue_burst(a->wk[w].tx_ring, (void **)m,
+						   AMIL_WORKER_BURST_MAX, NULL)) > 0)
+			tx_by_port(a->io_st, 0, m, (uint16_t)n);
+	}
+}
+
+/* One RX burst of one port: classify, answer, dispatch. */
+static inline void
+io_poll_port(struct app *a, uint16_t port)
+{
+	struct rte_mbuf *rx[AMIL_WORKER_BURST_MAX], *reply[AMIL_WORKER_BURST_MAX];
+	struct rte_mbuf *drop[AMIL_WORKER_BURST_MAX], *don[AMIL_WORKER_BURST_MAX];
+	struct rte_mbuf *wq[RTE_MAX_LCORE > 64 ? 64 : RTE_MAX_LCORE][AMIL_WORKER_BURST_MAX];
+	uint16_t wn[64];
+	struct amil_port_counters *pc = &a->io_st->port[port];
+	const struct amil_net_cfg *net = &a->net[port];
+	uint64_t dropcnt[AMIL_DROP_MAX] = {0};
+	uint16_t n, nr = 0, nd = 0, ndon = 0;
+
+	n = rte_eth_rx_burst(port, 0, rx, a->burst);
+	if (n == 0)
+		return;
+	AMIL_STAT_ADD(pc->rx, n);
+	if (a->rtc == NULL)
+		memset(wn, 0, sizeof(wn[0]) * a->nb_workers);
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = rx[i];
+		uint16_t off;
+		uint8_t reason;
+
+		if (i + 1 < n)
+			rte_prefetch0(rte_pktmbuf_mtod(rx[i + 1], void *));
+		switch (amil_net_classify(net, m, &off, &reason)) {
+		case AMIL_NET_DONATION:
+			if (a->rtc != NULL) {
+				don[ndon++] = m;
+			} else {
+				const uint8_t *p = rte_pktmbuf_mtod_offset(m, const uint8_t *, off);
+				uint64_t did;
+				uint32_t w;
+
+				/* donation_id at bytes 8..15, big-endian; the route
+				 * only needs the key, not an authenticated message. */
+				memcpy(&did, p + 8, sizeof(did));
+				w = amil_route_worker(amil_wire_center_id(p), rte_be_to_cpu_64(did),
+						      a->nb_workers);
+				wq[w][wn[w]++] = m;
+			}
+			break;
+		case AMIL_NET_REPLY:
+			reply[nr++] = m;
+			break;
+		default:
+			dropcnt[reason < AMIL_DROP_MAX ? reason : AMIL_DROP_MALFORMED]++;
+			drop[nd++] = m;
+			break;
+		}
+	}
+
+	if (unlikely(nd > 0)) {
+		rte_pktmbuf_free_bulk(drop, nd);
+		for (unsigned r = 0; r < AMIL_DROP_MAX; r++)
+			if (dropcnt[r])
+				AMIL_STAT_ADD(pc->drop[r], dropcnt[r]);
+	}
+	if (unlikely(nr > 0)) {
+		AMIL_STAT_ADD(pc->replies, nr);
+		tx_all(port, 0, reply, nr, pc);
+	}
+	if (a->rtc != NULL) {
+		if (ndon > 0) {
+			struct rte_mbuf *out[AMIL_WORKER_BURST_MAX];
+			uint16_t nout = amil_worker_process(a->rtc, don, ndon, out, rte_rdtsc());
+
+			if (nout > 0)
+				tx_all(port, 0, out, nout, pc);
+		}
+		return;
+	}
+	for (unsigned w = 0; w < a->nb_workers; w++) {
+		unsigned k;
+
+		if (wn[w] == 0)
+			continue;
+		k = rte_ring_enqueue_burst(a->wk[w].rx_ring, (void **)wq[w], wn[w], NULL);
+		if (unlikely(k < wn[w])) {
+			rte_pktmbuf_free_bulk(wq[w] + k, wn[w] - k);
+			AMIL_STAT_ADD(pc->ring_full, wn[w] - k);
+		}
+	}
+}
+
+static void
+io_main(struct app *a)
+{
+	while (!stop_rx) {
+		for (uint16_t p = 0; p < a->nb_ports; p++)
+			io_poll_port(a, p);
+		if (!a->direct_tx && a->rtc == NULL)
+			drain_tx_rings(a);
+	}
+	/* RX stopped: let workers finish what they hold and keep moving their
+	 * ACKs out until every one of them is done. */
+	__atomic_store_n(&stop_workers, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&workers_done, __ATOMIC_ACQUIRE) < a->nb_workers) {
+		if (!a->direct_tx)
+			drain_tx_rings(a);
+		rte_pause();
+	}
+	if (!a->direct_tx && a->rtc == NULL)
+		drain_tx_rings(a);
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static void
+die_usage_hint(const char *msg)
+{
+	fprintf(stderr, PROG ": %s\n" PROG ": try '" PROG " -- --help'\n", msg);
+}
+
+/* Split argv at the first "--": EAL options before, ours after. */
+static int
+split_args(int argc, char **argv, int *eal_argc, char ***app_argv, int *app_argc)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			*eal_argc = i;
+			/* Reuse argv[i] as the program name of our own argv. */
+			argv[i] = argv[0];
+			*app_argv = argv + i;
+			*app_argc = argc - i;
+			return 0;
+		}
+	}
+	*eal_argc = argc;
+	*app_argv = NULL;
+	*app_argc = 0;
+	return 0;
+}
+
+static struct rte_mempool *
+pool_for_socket(struct app *a, int socket)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	unsigned idx = socket < 0 ? 0 : (unsigned)socket;
+
+	if (idx >= RTE_MAX_NUMA_NODES)
+		idx = 0;
+	if (a->pool[idx] != NULL)
+		return a->pool[idx];
+	snprintf(name, sizeof(name), "amil_mbuf_s%u", idx);
+	a->pool[idx] = rte_pktmbuf_pool_create(name, a->cfg.mbufs, 256, 0,
+					       RTE_MBUF_DEFAULT_BUF_SIZE,
+					       socket < 0 ? SOCKET_ID_ANY : socket);
+	return a->pool[idx];
+}
+
+static int
+setup_ports(struct app *a)
+{
+	char err[256];
+	uint16_t port;
+
+	a->direct_tx = a->nb_workers > 0;
+	RTE_ETH_FOREACH_DEV(port) {
+		struct amil_port_conf pc;
+		char name[RTE_ETH_NAME_MAX_LEN];
+		uint16_t ntxq;
+		int rc;
+
+		if (port >= AMIL_MAX_PORTS) {
+			fprintf(stderr, PROG ": at most %d ports are supported\n", AMIL_MAX_PORTS);
+			return -E2BIG;
+		}
+		pc = (struct amil_port_conf){
+			.nb_txq_wanted = (uint16_t)(1 + a->nb_workers),
+			.rx_desc = a->cfg.rx_desc,
+			.tx_desc = a->cfg.tx_desc,
+			.mp = pool_for_socket(a, rte_eth_dev_socket_id(port)),
+			.mac = NULL,
+			.want_ip6 = a->cfg.has_ip6,
+		};
+		if (pc.mp == NULL) {
+			fprintf(stderr,
+				PROG ": cannot create a pool of %u mbufs for port %u: %s "
+				     "(give EAL more memory with -m, or lower --mbufs)\n",
+				a->cfg.mbufs, port, rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		a->net[port] = (struct amil_net_cfg){
+			.has_ip4 = a->cfg.has_ip4,
+			.ip4 = a->cfg.ip4_be,
+			.has_ip6 = a->cfg.has_ip6,
+			.udp_port = rte_cpu_to_be_16(a->cfg.udp_port),
+		};
+		memcpy(a->net[port].ip6, a->cfg.ip6, 16);
+		rc = amil_port_start(port, &pc, &a->net[port], &ntxq, err, sizeof(err));
+		if (rc != 0) {
+			fprintf(stderr, PROG ": %s\n", err);
+			return rc;
+		}
+		a->ports_started[port] = true;
+		if (ntxq < 1 + a->nb_workers)
+			a->direct_tx = false;
+		rte_eth_dev_get_name_by_port(port, name);
+		amil_stats_port_name(a->stats, port, name);
+		printf(PROG ": port %u %s mac " RTE_ETHER_ADDR_PRT_FMT
+		       " socket %d txq %u csum-offload ip %s udp %s\n",
+		       port, name, RTE_ETHER_ADDR_BYTES(&a->net[port].mac),
+		       rte_eth_dev_socket_id(port), ntxq,
+		       a->net[port].tx_ip_csum_offload ? "yes" : "no",
+		       a->net[port].tx_udp_csum_offload ? "yes" : "no");
+		a->nb_ports = (uint16_t)(port + 1);
+	}
+	return 0;
+}
+
+static int
+setup_workers(struct app *a)
+{
+	uint64_t retention_tsc = a->cfg.dedupe_retention_s * rte_get_tsc_hz();
+	unsigned lcore, id = 0;
+	struct amil_worker_conf wc = {
+		.centers = a->centers,
+		.currencies = a->currencies,
+		.rate_bp = a->cfg.rate_bp,
+		.node_id = a->cfg.node_id,
+		.net = a->net,
+		.nb_ports = a->nb_ports,
+		.dedupe_capacity = a->cfg.dedupe_capacity,
+		.dedupe_retention_tsc = retention_tsc,
+	};
+
+	if (a->nb_workers == 0) {
+		wc.worker_id = 0;
+		wc.socket_id = (int)rte_socket_id();
+		wc.stats = a->io_st;
+		a->rtc = amil_worker_create(&wc);
+		if (a->rtc == NULL) {
+			fprintf(stderr,
+				PROG ": cannot create the worker (dedupe table of %u entries): %s "
+				     "(give EAL more memory with -m, or lower --dedupe-capacity)\n",
+				a->cfg.dedupe_capacity, rte_strerror(rte_errno));
+			return -ENOMEM;
+		}
+		printf(PROG ": run-to-completion on lcore %u (socket %u)\n", rte_lcore_id(),
+		       rte_socket_id());
+		return 0;
+	}
+
+	RTE_LCORE_FOREACH_WORKER(lcore) {
+		struct worker_ctx *c = &a->wk[id];
+		int socket = (int)rte_lcore_to_socket_id(lcore);
+		char name[RTE_RING_NAMESIZE];
+
+		c->id = id;
+		c->lcore_id = lcore;
+		c->txq = (uint16_t)(1 + id);
+		c->st = amil_stats_lcore_add(a->stats, lcore, (int)id, socket);
+		if (c->st == NULL)
+			return -ENOMEM;
+		snprintf(name, sizeof(name), "amil_rx_%u", id);
+		c->rx_ring = rte_ring_create(name, a->cfg.ring_size, socket,
+					     RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (c->rx_ring == NULL)
+			goto fail_alloc;
+		if (!a->direct_tx) {
+			snprintf(name, sizeof(name), "amil_tx_%u", id);
+			c->tx_ring = rte_ring_create(name, a->cfg.ring_size, socket,
+						     RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (c->tx_ring == NULL)
+				goto fail_alloc;
+		}
+		wc.worker_id = id;
+		wc.socket_id = socket;
+		wc.stats = c->st;
+		c->w = amil_worker_create(&wc);
+		if (c->w == NULL)
+			goto fail_alloc;
+		printf(PROG ": worker %u on lcore %u (socket %d), %s\n", id, lcore, socket,
+		       a->direct_tx ? "transmits on its own queue" : "acks via the I/O lcore");
+		id++;
+	}
+	return 0;
+
+fail_alloc:
+	fprintf(stderr,
+		PROG ": cannot create worker %u (ring of %u, dedupe table of %u entries): %s "
+		     "(give EAL more memory with -m, or lower --dedupe-capacity/--ring-size)\n",
+		id, a->cfg.ring_size, a->cfg.dedupe_capacity, rte_strerror(rte_errno));
+	return -ENOMEM;
+}
+
+static int
+write_stats_json(const struct app *a)
+{
+	char tmp[PATH_MAX + 8];
+	FILE *f;
+	int rc;
+
+	if (a->cfg.stats_json[0] == '\0')
+		return 0;
+	/* Write then rename: a reader never sees half a file. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", a->cfg.stats_json);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		goto fail;
+	rc = amil_stats_write_json(a->stats, f);
+	if (fclose(f) != 0 || rc != 0)
+		goto fail;
+	if (rename(tmp, a->cfg.stats_json) != 0)
+		goto fail;
+	return 0;
+fail:
+	fprintf(stderr, PROG ": cannot write %s: %s\n", a->cfg.stats_json, strerror(errno));
+	unlink(tmp);
+	return -EIO;
+}
+
+static void
+teardown(struct app *a)
+{
+	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
+		if (a->ports_started[p])
+			amil_port_close(p);
+	for (unsigned w = 0; w < a->nb_workers; w++) {
+		amil_worker_free(a->wk[w].w);
+		rte_ring_free(a->wk[w].rx_ring);
+		rte_ring_free(a->wk[w].tx_ring);
+	}
+	amil_worker_free(a->rtc);
+	for (unsigned s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		rte_mempool_free(a->pool[s]);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct app app;     /* large: keep it off the stack */
+	struct app *a = &app;
+	char err[AMIL_CONFIG_ERR_LEN];
+	int eal_argc, app_argc, rc, status = EXIT_FAILURE;
+	char **app_argv;
+	unsigned lcore;
+
+	split_args(argc, argv, &eal_argc, &app_argv, &app_argc);
+	if (app_argv == NULL) {
+		for (int i = 1; i < argc; i++)
+			if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+				amil_config_usage(stdout, PROG);
+				return 0;
+			}
+		die_usage_hint("missing '--' and the appliance options (at least --ip or "
+			       "--ip6, and --centers)");
+		return EXIT_FAILURE;
+	}
+
+	/* Configuration and keys are checked before EAL touches any device. */
+	rc = amil_config_parse_args(&a->cfg, app_argc, app_argv, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		die_usage_hint(err);
+		return EXIT_FAILURE;
+	}
+	a->centers = amil_centers_load(a->cfg.centers_path, err, sizeof(err));
+	if (a->centers == NULL) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EXIT_FAILURE;
+	}
+	a->currencies = a->cfg.currencies.any ? NULL : &a->cfg.currencies;
+	a->burst = (uint16_t)a->cfg.burst;
+
+	rc = rte_eal_init(eal_argc, argv);
+	if (rc < 0) {
+		fprintf(stderr, PROG ": EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		goto out_centers;
+	}
+	if (rte_eth_dev_count_avail() == 0) {
+		fprintf(stderr, PROG ": no DPDK port: add a PCI device (-a) or a virtual one "
+				"(--vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap)\n");
+		goto out_eal;
+	}
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		a->nb_workers++;
+	if (a->nb_workers > 64) {
+		fprintf(stderr, PROG ": at most 64 worker lcores are supported\n");
+		goto out_eal;
+	}
+
+	a->stats = amil_stats_create((uint16_t)rte_eth_dev_count_avail(), a->cfg.node_id);
+	if (a->stats == NULL)
+		goto out_eal;
+	a->io_st = amil_stats_lcore_add(a->stats, rte_lcore_id(), a->nb_workers == 0 ? 0 : -1,
+					(int)rte_socket_id());
+	if (a->io_st == NULL)
+		goto out_stats;
+	if (setup_ports(a) != 0 || setup_workers(a) != 0)
+		goto out_teardown;
+	if (amil_stats_telemetry_register(a->stats) != 0)
+		fprintf(stderr, PROG ": warning: telemetry commands not registered\n");
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf(PROG ": node %" PRIu32 " serving %u centers on UDP port %u, %u worker(s); "
+	       "stop with SIGINT/SIGTERM\n",
+	       a->cfg.node_id, amil_centers_count(a->centers), a->cfg.udp_port,
+	       a->nb_workers ? a->nb_workers : 1);
+	fflush(stdout);
+
+	for (unsigned w = 0; w < a->nb_workers; w++) {
+		rc = rte_eal_remote_launch(worker_main, &a->wk[w], a->wk[w].lcore_id);
+		if (rc != 0) {
+			fprintf(stderr, PROG ": cannot launch worker %u: %s\n", w, strerror(-rc));
+			stop_rx = 1;
+			break;
+		}
+	}
+	io_main(a);
+	rte_eal_mp_wait_lcore();
+
+	/* Closing the ports flushes what drivers buffer (pcap output). */
+	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
+		if (a->ports_started[p]) {
+			amil_port_close(p);
+			a->ports_started[p] = false;
+		}
+	status = write_stats_json(a) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	amil_stats_print_summary(a->stats, stdout);
+	fflush(stdout);
+
+out_teardown:
+	teardown(a);
+out_stats:
+	amil_stats_free(a->stats);
+out_eal:
+	rte_eal_cleanup();
+out_centers:
+	amil_centers_free(a->centers);
+	return status;
+}
