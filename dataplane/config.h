@@ -7,6 +7,7 @@
  *
  * YAML keys (all optional; see configs/amil-dataplane.yaml):
  *   ip: 198.18.0.1            ip6: "2001:2::1"         port: 7100
+ *   mac: 02:00:00:00:00:01    (sets every port's MAC; default: the device's)
  *   node_id: 1                centers: centers.txt     rate_bp: 250
  *   currencies: [USD, EUR]    (or "USD,EUR")            stats_json: /path
  *   dedupe: { capacity: 1048576, retention_s: 86400 }
@@ -39,6 +40,8 @@ struct amil_config {
 	uint32_t ip4_be;               /* network byte order */
 	bool has_ip6;
 	uint8_t ip6[16];
+	bool has_mac;
+	uint8_t mac[6];                /* port MAC to set; default: device's own */
 	uint16_t udp_port;             /* default 7100 */
 	uint32_t node_id;              /* default 1 */
 	char centers_path[PATH_MAX];   /* required */

@@ -27,6 +27,7 @@ amil_port_start(uint16_t port_id, const struct amil_port_conf *pc, struct amil_n
 	struct rte_eth_rxconf rxconf;
 	struct rte_eth_txconf txconf;
 	uint16_t rxd = pc->rx_desc, txd = pc->tx_desc, q, ntx;
+	bool soft_mac = false;
 	int socket = rte_eth_dev_socket_id(port_id);
 	int rc;
 
@@ -56,7 +57,12 @@ amil_port_start(uint16_t port_id, const struct amil_port_conf *pc, struct amil_n
 		return fail(err, errlen, port_id, "descriptor counts", rc);
 	if (pc->mac != NULL) {
 		rc = rte_eth_dev_default_mac_addr_set(port_id, (struct rte_ether_addr *)pc->mac);
-		if (rc != 0)
+		/* Drivers that cannot change their address (net_pcap on files,
+		 * some vdevs) still work: the fast path matches the configured
+		 * MAC in software and the port listens promiscuously. */
+		if (rc == -ENOTSUP)
+			soft_mac = true;
+		else if (rc != 0)
 			return fail(err, errlen, port_id, "set MAC address", rc);
 	}
 
@@ -80,9 +86,14 @@ amil_port_start(uint16_t port_id, const struct amil_port_conf *pc, struct amil_n
 	if (pc->want_ip6)
 		(void)rte_eth_allmulticast_enable(port_id); /* NS to solicited-node groups */
 
-	rc = rte_eth_macaddr_get(port_id, &net->mac);
-	if (rc != 0)
-		return fail(err, errlen, port_id, "read MAC address", rc);
+	if (soft_mac) {
+		(void)rte_eth_promiscuous_enable(port_id);
+		rte_ether_addr_copy(pc->mac, &net->mac);
+	} else {
+		rc = rte_eth_macaddr_get(port_id, &net->mac);
+		if (rc != 0)
+			return fail(err, errlen, port_id, "read MAC address", rc);
+	}
 	net->tx_ip_csum_offload = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
 	net->tx_udp_csum_offload = !!(conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
 	*nb_txq = ntx;

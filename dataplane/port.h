@@ -27,7 +27,8 @@ struct amil_port_conf {
 	uint16_t rx_desc;
 	uint16_t tx_desc;
 	struct rte_mempool *mp;        /* RX pool, on the port's socket */
-	const struct rte_ether_addr *mac; /* set this MAC first, or NULL */
+	const struct rte_ether_addr *mac; /* set this MAC first, or NULL; when the
+					   * driver cannot, it is matched in software */
 	bool want_ip6;                 /* enable all-multicast for NS */
 };
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what Amil needs to build, run and test on Debian 12, skipping what
+# is already there.  Idempotent; needs root (or sudo) only when something is
+# missing.  Debian packages only.
+set -euo pipefail
+
+PKGS=(
+  build-essential meson ninja-build pkg-config python3
+  libdpdk-dev dpdk dpdk-dev          # DPDK 22.11: headers, PMDs, dpdk-testpmd, dpdk-telemetry.py
+  libnuma-dev libsodium-dev libyaml-dev libpcap-dev libgtest-dev
+  iproute2 nftables                  # namespaces, veth and loss for network tests
+  clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
