@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include "amil_wire.h" /* AMIL_STATIC_ASSERT */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -36,7 +38,7 @@ struct amil_dedupe_key {
 	uint32_t zero;                 /* always 0 (padding, hashed) */
 	uint64_t donation_id;
 };
-_Static_assert(sizeof(struct amil_dedupe_key) == 16, "dedupe key is 16 bytes");
+AMIL_STATIC_ASSERT(sizeof(struct amil_dedupe_key) == 16, "dedupe key is 16 bytes");
 
 /* What was recorded: the fields that define "same donation", plus the levy. */
 struct amil_dedupe_val {
@@ -47,7 +49,7 @@ struct amil_dedupe_val {
 	int64_t amount_minor;
 	int64_t levy_minor;            /* not compared: derived from amount */
 };
-_Static_assert(sizeof(struct amil_dedupe_val) == 32, "dedupe value is 32 bytes");
+AMIL_STATIC_ASSERT(sizeof(struct amil_dedupe_val) == 32, "dedupe value is 32 bytes");
 
 enum amil_dedupe_result {
 	AMIL_DEDUPE_NEW = 0,           /* recorded now: answer ACCEPTED */

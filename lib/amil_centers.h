@@ -13,6 +13,11 @@
  * the error message names the file, the line and the problem, e.g.
  * "centers.txt:7: key must be 32 hex digits, got 31".
  *
+ * Limits: a file of at most AMIL_CENTERS_FILE_MAX_BYTES (64 MiB, errno
+ * EFBIG beyond) and at most AMIL_CENTERS_MAX (1,000,000) centers (EINVAL).
+ * A key with a non-hex digit is reported by column, never echoed: the
+ * message may end up in a log and the key is a secret.
+ *
  * The table is read-only once loaded: lookups are lock-free from any number
  * of threads.  It is an open-addressing hash sized at load time, so a lookup
  * touches one or two cache lines and never allocates.
@@ -29,6 +34,9 @@
 extern "C" {
 #endif
 
+#define AMIL_CENTERS_MAX            1000000u
+#define AMIL_CENTERS_FILE_MAX_BYTES (64u << 20)
+
 struct amil_centers;
 
 /**
@@ -37,8 +45,9 @@ struct amil_centers;
  * @param err     receives "path:line: problem" on failure (NUL-terminated).
  * @param errlen  size of @err.
  * @return the table (caller owns it; free with amil_centers_free()), or NULL
- *   with errno set (ENOENT/EACCES..., EINVAL for bad content, ENOMEM) and
- *   @err filled.
+ *   with errno set (ENOENT/EACCES..., EINVAL for bad content, EFBIG for a
+ *   file over the size limit, ENOMEM) and @err filled; for a file that
+ *   cannot be opened or read the message is "path: strerror(errno)".
  */
 struct amil_centers *amil_centers_load(const char *path, char *err, size_t errlen);
 

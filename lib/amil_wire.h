@@ -102,15 +102,23 @@ struct __attribute__((packed)) amil_wire_ack {
 	uint8_t tag[AMIL_TAG_LEN];
 };
 
-_Static_assert(sizeof(struct amil_wire_donation) == AMIL_WIRE_LEN, "donation is 64 bytes");
-_Static_assert(sizeof(struct amil_wire_ack) == AMIL_WIRE_LEN, "ack is 64 bytes");
-_Static_assert(offsetof(struct amil_wire_donation, currency) == 28, "currency at 28");
-_Static_assert(offsetof(struct amil_wire_donation, amount) == 32, "amount at 32");
-_Static_assert(offsetof(struct amil_wire_donation, tag) == AMIL_WIRE_TAG_OFF, "tag at 56");
-_Static_assert(offsetof(struct amil_wire_ack, node_id) == 32, "node_id at 32");
-_Static_assert(offsetof(struct amil_wire_ack, status) == 36, "status at 36");
-_Static_assert(offsetof(struct amil_wire_ack, sent_ns) == 40, "sent_ns at 40");
-_Static_assert(offsetof(struct amil_wire_ack, tag) == AMIL_WIRE_TAG_OFF, "tag at 56");
+/* _Static_assert is C11 only; the Google Test files include this header as
+ * C++, where the same check is spelled static_assert. */
+#ifdef __cplusplus
+#define AMIL_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define AMIL_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+AMIL_STATIC_ASSERT(sizeof(struct amil_wire_donation) == AMIL_WIRE_LEN, "donation is 64 bytes");
+AMIL_STATIC_ASSERT(sizeof(struct amil_wire_ack) == AMIL_WIRE_LEN, "ack is 64 bytes");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_donation, currency) == 28, "currency at 28");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_donation, amount) == 32, "amount at 32");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_donation, tag) == AMIL_WIRE_TAG_OFF, "tag at 56");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_ack, node_id) == 32, "node_id at 32");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_ack, status) == 36, "status at 36");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_ack, sent_ns) == 40, "sent_ns at 40");
+AMIL_STATIC_ASSERT(offsetof(struct amil_wire_ack, tag) == AMIL_WIRE_TAG_OFF, "tag at 56");
 
 /* A donation in host byte order. */
 struct amil_donation {

@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--wait-rx", type=int, help="wait until port_rx reaches N")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
     ap.add_argument("--quiet-ms", type=int, default=300, help="TX idle time that means done")
+    ap.add_argument("--sample", type=float, metavar="S",
+                    help="measure rx/tx frame rates over S seconds, print them as JSON")
     ap.add_argument("commands", nargs="*", help="e.g. /amil/stats /amil/port,0 /amil/totals")
     a = ap.parse_args()
 
@@ -53,6 +55,22 @@ def main():
     bufsize = info.get("max_output_len", 16384)
     for cmd in a.commands:
         print(json.dumps({cmd: query(s, cmd, bufsize)}, indent=1))
+    if a.sample is not None:
+        st = None
+        while st is None:                # wait for the data plane to start
+            st = query(s, "/amil/stats", bufsize)
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        st0 = query(s, "/amil/stats", bufsize)
+        time.sleep(a.sample)
+        st1 = query(s, "/amil/stats", bufsize)
+        dt = time.monotonic() - t0
+        print(json.dumps({"seconds": round(dt, 3),
+                          "rx_pps": round((st1["port_rx"] - st0["port_rx"]) / dt),
+                          "tx_pps": round((st1["port_tx"] - st0["port_tx"]) / dt),
+                          "accepted": st1["accepted"], "duplicate": st1["duplicate"],
+                          "rejected": st1["rejected"]}))
+        return 0
     if a.wait_rx is None:
         return 0
     deadline = time.monotonic() + a.timeout
