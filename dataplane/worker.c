@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_debug.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -162,6 +163,7 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 
 		if (!keep[i])
 			continue;
+		RTE_ASSERT(m->port < c->nb_ports); /* set by RX; indexes c->net */
 		a = (struct amil_ack){
 			.center_id = d->center_id,
 			.donation_id = d->donation_id,

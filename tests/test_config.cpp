@@ -768,3 +768,30 @@ TEST_F(ConfigTest, ShippedExampleConfigLoads)
 	EXPECT_EQ(memcmp(amil_centers_key(ctr, 1001), first, 16), 0);
 	amil_centers_free(ctr);
 }
+
+// --mac / mac: was added after the first version of this file: it sets the
+// port MAC, and tests and demos on net_pcap rely on it being parsed exactly.
+TEST_F(ConfigTest, MacFromFlagAndFile)
+{
+	std::string p;
+	ASSERT_EQ(parse({"--ip", "198.18.0.1", "--centers", "c.txt", "--mac", "02:0A:bc:00:00:01"}), 0)
+		<< err_;
+	EXPECT_TRUE(c_.has_mac);
+	const uint8_t want[6] = {0x02, 0x0a, 0xbc, 0, 0, 1};
+	EXPECT_EQ(0, memcmp(c_.mac, want, 6));
+
+	ASSERT_EQ(load_text("mac: 02:00:00:00:00:07\n", &p), 0) << err_;
+	EXPECT_EQ(c_.mac[5], 7);
+}
+
+TEST_F(ConfigTest, BadMacRejected)
+{
+	std::string p;
+	ASSERT_EQ(load_text("port: 7100\nmac: 02:00:00:00:00\n", &p), -EINVAL);
+	EXPECT_EQ(std::string(err_),
+		  p + ":2: mac must be a MAC address xx:xx:xx:xx:xx:xx, got '02:00:00:00:00'");
+	ASSERT_EQ(load_text("mac: 01:00:5e:00:00:01\n", &p), -EINVAL);
+	EXPECT_HAS(err_, "must be a unicast MAC address");
+	EXPECT_LT(parse({"--ip", "198.18.0.1", "--centers", "c.txt", "--mac", "zz:00:00:00:00:01"}), 0);
+	EXPECT_HAS(err_, "--mac:");
+}
