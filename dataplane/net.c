@@ -238,6 +238,87 @@ classify_arp(const struct amil_net_cfg *cfg, struct rte_mbuf *m, uint8_t *frame,
 	return AMIL_NET_REPLY;
 }
 
+/* ---- the donation datagram's checksum ------------------------------------ */
+
+/*
+ * Every donation and every ACK is a 72-byte UDP datagram (8-byte header +
+ * 64-byte AMIL/1 message), and each donation costs two UDP checksums: the
+ * request's check and the ACK's.  DPDK's generic rte_ipv{4,6}_udptcp_cksum()
+ * walk any length 16 bits at a time; with the length a compile-time
+ * constant the sum below takes 32-bit words into a 64-bit accumulator,
+ * which the compiler unrolls (at most 30 words of < 2^32 cannot overflow).
+ * One's-complement sums do not depend on byte order, so everything is added
+ * in memory order and the folded result is stored as is, like DPDK's.
+ * Other lengths (never a donation) keep using DPDK's functions.
+ */
+#define DGRAM_LEN (UDP_HLEN + AMIL_WIRE_LEN)
+
+static inline uint64_t sum32(const void *p, unsigned words)
+{
+	const uint8_t *b = p;
+	uint64_t s = 0;
+
+	for (unsigned i = 0; i < words; i++) {
+		uint32_t w;
+
+		memcpy(&w, b + 4 * i, 4);
+		s += w;
+	}
+	return s;
+}
+
+static inline uint16_t fold64(uint64_t s)
+{
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* Sum of the IPv4 pseudo header and a DGRAM_LEN datagram. */
+static inline uint16_t dgram_sum4(const struct rte_ipv4_hdr *ip, const void *udp)
+{
+	static const uint8_t tail[4] = {0, IPPROTO_UDP, 0, DGRAM_LEN};
+	uint64_t s = (uint64_t)ip->src_addr + ip->dst_addr + sum32(tail, 1);
+
+	return fold64(s + sum32(udp, DGRAM_LEN / 4));
+}
+
+/* Sum of the IPv6 pseudo header (RFC 8200 8.1) and a DGRAM_LEN datagram. */
+static inline uint16_t dgram_sum6(const struct rte_ipv6_hdr *ip6, const void *udp)
+{
+	static const uint8_t tail[8] = {0, 0, 0, DGRAM_LEN, 0, 0, 0, IPPROTO_UDP};
+	uint64_t s = sum32(ip6->src_addr, 4) + sum32(ip6->dst_addr, 4) + sum32(tail, 2);
+
+	return fold64(s + sum32(udp, DGRAM_LEN / 4));
+}
+
+_Static_assert(DGRAM_LEN % 4 == 0 && DGRAM_LEN < 256, "datagram sum takes whole words");
+
+/* UDP checksums of replies: the fast sum for a donation-sized datagram (the
+ * only kind the worker answers), DPDK's for anything else.  A computed 0 is
+ * sent as 0xffff (RFC 768: 0 means "no checksum"). */
+static inline rte_be16_t reply_csum4(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp)
+{
+	uint16_t c;
+
+	if (unlikely(rte_be_to_cpu_16(udp->dgram_len) != DGRAM_LEN))
+		return rte_ipv4_udptcp_cksum(ip, udp);
+	c = (uint16_t)~dgram_sum4(ip, udp);
+	return c == 0 ? 0xffff : c;
+}
+
+static inline rte_be16_t reply_csum6(const struct rte_ipv6_hdr *ip6, const struct rte_udp_hdr *udp)
+{
+	uint16_t c;
+
+	if (unlikely(rte_be_to_cpu_16(udp->dgram_len) != DGRAM_LEN))
+		return rte_ipv6_udptcp_cksum(ip6, udp);
+	c = (uint16_t)~dgram_sum6(ip6, udp);
+	return c == 0 ? 0xffff : c;
+}
+
 /* ---- IPv4 --------------------------------------------------------------- */
 
 static enum amil_net_verdict
@@ -311,7 +392,8 @@ classify_ip4(const struct amil_net_cfg *cfg, struct rte_mbuf *m, uint8_t *frame,
 		if (udp->dgram_cksum != 0) {
 			if (likely(!rx_csum_known(m->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK,
 						  RTE_MBUF_F_RX_L4_CKSUM_BAD, &bad)))
-				bad = rte_ipv4_udptcp_cksum_verify(ip, udp) != 0;
+				bad = udp_len == DGRAM_LEN ? dgram_sum4(ip, udp) != 0xffff
+							   : rte_ipv4_udptcp_cksum_verify(ip, udp) != 0;
 			if (unlikely(bad))
 				return drop(reason, AMIL_DROP_BAD_UDP_CSUM);
 		}
@@ -465,7 +547,8 @@ classify_ip6(const struct amil_net_cfg *cfg, struct rte_mbuf *m, uint8_t *frame,
 			return drop(reason, AMIL_DROP_BAD_UDP_CSUM);
 		if (likely(!rx_csum_known(m->ol_flags, RTE_MBUF_F_RX_L4_CKSUM_MASK,
 					  RTE_MBUF_F_RX_L4_CKSUM_BAD, &bad)))
-			bad = rte_ipv6_udptcp_cksum_verify(ip6, udp) != 0;
+			bad = plen == DGRAM_LEN ? dgram_sum6(ip6, udp) != 0xffff
+						: rte_ipv6_udptcp_cksum_verify(ip6, udp) != 0;
 		if (unlikely(bad))
 			return drop(reason, AMIL_DROP_BAD_UDP_CSUM);
 		return donation(m, frame, IP6_HLEN, plen, RTE_PTYPE_L3_IPV6, payload_off, reason);
@@ -550,7 +633,7 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, tx);
 		} else {
 			udp->dgram_cksum = 0;
-			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp); /* 0 sent as 0xffff */
+			udp->dgram_cksum = reply_csum4(ip, udp);
 		}
 	} else {
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(frame + m->l2_len);
@@ -563,7 +646,7 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, tx);
 		} else {
 			udp->dgram_cksum = 0;
-			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+			udp->dgram_cksum = reply_csum6(ip6, udp);
 		}
 	}
 	/* Replace only the TX request bits: the RX bits are harmless on TX,
