@@ -610,6 +610,8 @@ main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	printf(PROG ": memory: %s\n",
+	       rte_eal_has_hugepages() ? "hugepages" : "no hugepages (--no-huge)");
 	printf(PROG ": node %" PRIu32 " serving %u centers on UDP port %u, %u worker(s); "
 	       "stop with SIGINT/SIGTERM\n",
 	       a->cfg.node_id, amil_centers_count(a->centers), a->cfg.udp_port,

@@ -23,6 +23,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/mount.h>
+#include <sys/stat.h>
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -369,6 +372,7 @@ Traffic neighbour_traffic()
 
 struct RunConf {
 	std::vector<std::string> eal{"-l", "0"};
+	std::vector<std::string> memory{"--no-huge", "-m", "512"};  // EAL memory options
 	std::vector<std::string> args;  // appended after the common options
 	bool ip6 = true;
 };
@@ -421,12 +425,15 @@ protected:
 	// EAL options for one run reading @rx and writing @tx.
 	std::vector<std::string> eal_argv(const std::vector<std::string> &lcores,
 					  const std::string &prefix, const std::string &rx,
-					  const std::string &tx)
+					  const std::string &tx,
+					  const std::vector<std::string> &memory = {"--no-huge", "-m",
+										    "512"})
 	{
 		std::vector<std::string> v{bin_};
 
 		v.insert(v.end(), lcores.begin(), lcores.end());
-		v.insert(v.end(), {"--no-huge", "-m", "512", "--no-pci", "--file-prefix", prefix,
+		v.insert(v.end(), memory.begin(), memory.end());
+		v.insert(v.end(), {"--no-pci", "--file-prefix", prefix,
 				   "--vdev", "net_pcap0,rx_pcap=" + rx + ",tx_pcap=" + tx});
 		return v;
 	}
@@ -445,7 +452,7 @@ protected:
 		std::string prefix = new_prefix(), err;
 		std::string sock = dpdk_run_dir(prefix) + "/dpdk_telemetry.v2";
 		std::vector<Bytes> in = t.frames();
-		std::vector<std::string> argv = eal_argv(rc.eal, prefix, rx, tx);
+		std::vector<std::string> argv = eal_argv(rc.eal, prefix, rx, tx, rc.memory);
 		uint64_t last_tx = 0;
 		int64_t end = now_ms() + kProcessMs, since = -1;
 		std::string last = "(none)";
@@ -590,6 +597,69 @@ TEST_F(DataplanePcap, DonationsThreeWorkers)
 	check_replies(t, out.frames, Order::PerKey);
 	check_stats_json(out.stats, t, 3);
 	check_telemetry(out.tel, out.tel_totals, t);
+}
+
+// Hugepages for one test: reserves 2 MiB pages (root) and mounts a private
+// hugetlbfs, then gives both back, so the run below uses real hugepage
+// memory and not --no-huge.
+class Hugepages {
+public:
+	bool setup(const std::string &dir, std::string *why)
+	{
+		before_ = read_file(kNr);
+		long have = before_.empty() ? -1 : std::stol(before_);
+		if (have < 0) {
+			*why = "cannot read " + std::string(kNr);
+			return false;
+		}
+		if (have < 256 && !write_file(kNr, std::to_string(have + 256) + "\n")) {
+			*why = "cannot reserve hugepages through " + std::string(kNr);
+			return false;
+		}
+		raised_ = have < 256;
+		dir_ = dir;
+		mkdir(dir.c_str(), 0700);
+		if (mount("nodev", dir.c_str(), "hugetlbfs", 0, "pagesize=2M") != 0) {
+			*why = "cannot mount hugetlbfs: " + std::string(strerror(errno));
+			return false;
+		}
+		mounted_ = true;
+		return true;
+	}
+	~Hugepages()
+	{
+		if (mounted_)
+			umount2(dir_.c_str(), MNT_DETACH);
+		if (raised_)
+			write_file(kNr, before_);
+	}
+
+private:
+	static constexpr const char *kNr = "/proc/sys/vm/nr_hugepages";
+	std::string before_, dir_;
+	bool raised_ = false, mounted_ = false;
+};
+
+TEST_F(DataplanePcap, DonationsWithHugepages)
+{
+	Traffic t = donations_traffic();
+	RunConf rc;
+	RunOut out;
+	Hugepages hp;
+	std::string why, dir = dir_ / "huge";
+
+	if (geteuid() != 0)
+		GTEST_SKIP() << "reserving hugepages needs root";
+	ASSERT_TRUE(hp.setup(dir, &why)) << why;
+	rc.eal = {"-l", "0-1"};
+	rc.memory = {"-m", "256", "--huge-dir", dir};
+	rc.args = kMainArgs;
+	ASSERT_NO_FATAL_FAILURE(run(t, rc, &out));
+	EXPECT_EQ(ack_multiset(out.frames), ack_multiset(t));
+	check_replies(t, out.frames, Order::PerKey);
+	check_stats_json(out.stats, t, 1);
+	EXPECT_NE(read_file(dir_ / "stdout.txt").find("memory: hugepages\n"), std::string::npos)
+		<< child_output();
 }
 
 TEST_F(DataplanePcap, LevyAtTenPercent)
