@@ -8,7 +8,7 @@ PKGS=(
   build-essential meson ninja-build pkg-config python3
   libdpdk-dev dpdk dpdk-dev          # DPDK 22.11: headers, PMDs, dpdk-testpmd, dpdk-telemetry.py
   libnuma-dev libsodium-dev libyaml-dev libpcap-dev libgtest-dev
-  iproute2 nftables                  # namespaces, veth and loss for network tests
+  iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )
 
