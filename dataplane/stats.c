@@ -170,23 +170,26 @@ totals_merge(const struct amil_stats *s, struct amil_totals *out)
 	}
 }
 
+static void
+port_add(struct amil_port_counters *out, const struct amil_port_counters *c)
+{
+	out->rx += AMIL_STAT_GET(c->rx);
+	out->tx += AMIL_STAT_GET(c->tx);
+	out->tx_full += AMIL_STAT_GET(c->tx_full);
+	out->replies += AMIL_STAT_GET(c->replies);
+	out->ring_full += AMIL_STAT_GET(c->ring_full);
+	for (unsigned r = 0; r < AMIL_DROP_MAX; r++)
+		out->drop[r] += AMIL_STAT_GET(c->drop[r]);
+}
+
 void
 amil_stats_port_sum(const struct amil_stats *s, uint16_t port, struct amil_port_counters *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (port >= s->nb_ports)
 		return;
-	for (unsigned i = 0; i < s->nb_lcores; i++) {
-		const struct amil_port_counters *c = &s->lcore[i].st->port[port];
-
-		out->rx += AMIL_STAT_GET(c->rx);
-		out->tx += AMIL_STAT_GET(c->tx);
-		out->tx_full += AMIL_STAT_GET(c->tx_full);
-		out->replies += AMIL_STAT_GET(c->replies);
-		out->ring_full += AMIL_STAT_GET(c->ring_full);
-		for (unsigned r = 0; r < AMIL_DROP_MAX; r++)
-			out->drop[r] += AMIL_STAT_GET(c->drop[r]);
-	}
+	for (unsigned i = 0; i < s->nb_lcores; i++)
+		port_add(out, &s->lcore[i].st->port[port]);
 }
 
 static void
@@ -324,13 +327,7 @@ amil_stats_write_json(const struct amil_stats *s, FILE *f)
 	fprintf(f, "{\"node_id\": %" PRIu32 ", \"ports\": [", s->node_id);
 	for (uint16_t i = 0; i < s->nb_ports; i++) {
 		amil_stats_port_sum(s, i, &p);
-		ptot.rx += p.rx;
-		ptot.tx += p.tx;
-		ptot.tx_full += p.tx_full;
-		ptot.replies += p.replies;
-		ptot.ring_full += p.ring_full;
-		for (unsigned r = 0; r < AMIL_DROP_MAX; r++)
-			ptot.drop[r] += p.drop[r];
+		port_add(&ptot, &p);
 		fprintf(f,
 			"%s{\"port\": %u, \"name\": \"%s\", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
 			", \"tx_full\": %" PRIu64 ", \"replies\": %" PRIu64 ", \"ring_full\": %" PRIu64
@@ -501,13 +498,7 @@ tel_cmd_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 	memset(&sum, 0, sizeof(sum));
 	for (uint16_t i = 0; i < s->nb_ports; i++) {
 		amil_stats_port_sum(s, i, &p);
-		sum.rx += p.rx;
-		sum.tx += p.tx;
-		sum.tx_full += p.tx_full;
-		sum.replies += p.replies;
-		sum.ring_full += p.ring_full;
-		for (unsigned r = 0; r < AMIL_DROP_MAX; r++)
-			sum.drop[r] += p.drop[r];
+		port_add(&sum, &p);
 	}
 	amil_stats_worker_sum(s, &w);
 	rte_tel_data_start_dict(d);

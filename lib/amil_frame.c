@@ -5,6 +5,7 @@
  * layout and naming, and every access here goes through memcpy-based
  * loads and stores, so frames may sit at any alignment.
  */
+#include "amil_bytes.h"
 #include "amil_frame.h"
 
 #include <endian.h>
@@ -21,22 +22,6 @@
 #define TTL_DEFAULT     64
 #define IP4_FLAG_DF     0x4000
 #define IP4_FRAG_MASK   0x3FFF   /* MF flag + fragment offset */
-
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be16toh(v);
-}
-
-static inline void
-st16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, sizeof(v));
-}
 
 uint32_t
 amil_frame_csum_add(uint32_t sum, const void *buf, size_t len)

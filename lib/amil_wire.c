@@ -14,6 +14,7 @@
  * safe to call without sodium_init() (tests/test_siphash.cpp relies on and
  * checks exactly that).
  */
+#include "amil_bytes.h"
 #include "amil_wire.h"
 
 #include <endian.h>
@@ -52,69 +53,6 @@ _Static_assert(crypto_shorthash_siphash24_KEYBYTES == AMIL_KEY_LEN, "SipHash key
 #define OFF_A_SENT      40
 #define OFF_A_SEQ       48
 #define OFF_A_RESERVED2 52
-
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be16toh(v);
-}
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be32toh(v);
-}
-
-static inline uint64_t
-ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return be64toh(v);
-}
-
-static inline void
-st16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-st32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-st64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-/* Signed fields travel as their two's-complement bit pattern; the
- * conversion back from uint64_t is implementation-defined in C11 but is
- * the identity on every compiler we build with (gcc/clang document it). */
-static inline int64_t
-ld64s(const uint8_t *p)
-{
-	return (int64_t)ld64(p);
-}
-
-static inline void
-st64s(uint8_t *p, int64_t v)
-{
-	st64(p, (uint64_t)v);
-}
 
 static void
 put_header(uint8_t *p, uint8_t type)
