@@ -630,6 +630,7 @@ main(int argc, char **argv)
 	rte_eal_mp_wait_lcore();
 
 	/* Closing the ports flushes what drivers buffer (pcap output). */
+	amil_stats_hw_snapshot(a->stats);
 	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
 		if (a->ports_started[p]) {
 			amil_port_close(p);

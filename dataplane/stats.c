@@ -29,6 +29,8 @@ struct amil_stats {
 	char port_name[AMIL_MAX_PORTS][RTE_ETH_NAME_MAX_LEN];
 	unsigned nb_lcores;
 	struct lcore_entry lcore[RTE_MAX_LCORE];
+	uint64_t hw_missed[AMIL_MAX_PORTS];  /* rte_eth_stats.imissed at snapshot */
+	uint64_t hw_nombuf[AMIL_MAX_PORTS];  /* rte_eth_stats.rx_nombuf at snapshot */
 };
 
 /* Telemetry callbacks carry no user pointer in DPDK 22.11. */
@@ -90,6 +92,19 @@ amil_stats_lcore_add(struct amil_stats *s, unsigned lcore_id, int worker_id, int
 	}
 	s->lcore[s->nb_lcores++] = (struct lcore_entry){lcore_id, worker_id, st};
 	return st;
+}
+
+void
+amil_stats_hw_snapshot(struct amil_stats *s)
+{
+	for (uint16_t p = 0; p < s->nb_ports; p++) {
+		struct rte_eth_stats es;
+
+		if (rte_eth_stats_get(p, &es) == 0) {
+			s->hw_missed[p] = es.imissed;
+			s->hw_nombuf[p] = es.rx_nombuf;
+		}
+	}
 }
 
 void
@@ -331,8 +346,9 @@ amil_stats_write_json(const struct amil_stats *s, FILE *f)
 		fprintf(f,
 			"%s{\"port\": %u, \"name\": \"%s\", \"rx\": %" PRIu64 ", \"tx\": %" PRIu64
 			", \"tx_full\": %" PRIu64 ", \"replies\": %" PRIu64 ", \"ring_full\": %" PRIu64
-			", \"dropped\": ",
-			i ? ", " : "", i, s->port_name[i], p.rx, p.tx, p.tx_full, p.replies, p.ring_full);
+			", \"rx_missed\": %" PRIu64 ", \"rx_nombuf\": %" PRIu64 ", \"dropped\": ",
+			i ? ", " : "", i, s->port_name[i], p.rx, p.tx, p.tx_full, p.replies, p.ring_full,
+			s->hw_missed[i], s->hw_nombuf[i]);
 		json_drops(f, p.drop);
 		fputs("}", f);
 	}
@@ -404,8 +420,10 @@ amil_stats_print_summary(const struct amil_stats *s, FILE *f)
 		amil_stats_port_sum(s, i, &p);
 		fprintf(f,
 			"  port %u (%s): rx %" PRIu64 ", tx %" PRIu64 ", neighbour/echo replies %" PRIu64
-			", ring-full drops %" PRIu64 ", tx-full drops %" PRIu64 "\n",
-			i, s->port_name[i], p.rx, p.tx, p.replies, p.ring_full, p.tx_full);
+			", ring-full drops %" PRIu64 ", tx-full drops %" PRIu64
+			", missed by the device %" PRIu64 "\n",
+			i, s->port_name[i], p.rx, p.tx, p.replies, p.ring_full, p.tx_full,
+			s->hw_missed[i]);
 		for (unsigned r = 0; r < AMIL_DROP_MAX; r++) {
 			dropped += p.drop[r];
 			if (p.drop[r])
@@ -546,6 +564,15 @@ tel_cmd_port(const char *cmd, const char *params, struct rte_tel_data *d)
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "name", s->port_name[id]);
 	tel_port(d, &p);
+	{
+		struct rte_eth_stats es;
+
+		/* Live device counters; the port is running while telemetry is. */
+		if (rte_eth_stats_get((uint16_t)id, &es) == 0) {
+			rte_tel_data_add_dict_u64(d, "rx_missed", es.imissed);
+			rte_tel_data_add_dict_u64(d, "rx_nombuf", es.rx_nombuf);
+		}
+	}
 	return 0;
 }
 

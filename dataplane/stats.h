@@ -128,6 +128,14 @@ amil_totals_end(struct amil_totals *t)
  *  telemetry.  One registry per process.  @return 0 or negative errno. */
 int amil_stats_telemetry_register(struct amil_stats *s);
 
+/**
+ * Read each port's device counters (rte_eth_stats: frames the device
+ * dropped because RX was not polled fast enough, "imissed", and RX mbuf
+ * allocation failures) into @s for the JSON and the summary.  Call before
+ * the ports are closed.  Control path (main lcore) only.
+ */
+void amil_stats_hw_snapshot(struct amil_stats *s);
+
 /** Write every counter and total as one JSON object.  @return 0 or -EIO. */
 int amil_stats_write_json(const struct amil_stats *s, FILE *f);
 
