@@ -50,8 +50,9 @@ TEST(PktgenHist, BucketsTileTheRangeWithoutGapsOrOverlap)
 		ASSERT_EQ(i, amil_hist_bucket(lo));
 		ASSERT_EQ(i, amil_hist_bucket(hi));
 		/* Relative width below 1/128 past the linear part. */
-		if (lo >= AMIL_HIST_SUB)
+		if (lo >= AMIL_HIST_SUB) {
 			ASSERT_LE((hi - lo + 1) * AMIL_HIST_SUB, lo) << "bucket " << i;
+		}
 		expect_lo = hi + 1;
 	}
 	EXPECT_EQ(UINT64_C(1) << AMIL_HIST_MAX_BITS, expect_lo);

@@ -25,7 +25,8 @@ def main(dirs):
             for line in f:
                 t = json.loads(line)
                 name, ok = t["name"], t["result"] in ("OK", "EXPECTEDFAIL")
-                xml = os.path.join(d, name + ".xml")
+                # "amil:unit / unit_wire" -> unit_wire.xml
+                xml = os.path.join(d, name.split(" / ")[-1] + ".xml")
                 p = fl = 0
                 if os.path.exists(xml):
                     try:

@@ -53,7 +53,7 @@ amil_pktgen_opts_usage(FILE *f)
 "  --ack-timeout MS     retransmit an unanswered donation after MS (default 500)\n"
 "  --retries N          retransmissions before a donation is lost (default 3)\n"
 "  --rate-bp N          the appliance's levy rate, to check levies (default 250)\n"
-"  --window N           outstanding donations per TX lcore (default: --count, or\n"
+"  --window N           outstanding donations per TX lcore, >= 8192 (default: --count, or\n"
 "                       rate x timeout x attempts; the generator waits when full)\n"
 "  --tx-only            no receive, no tracking: raw TX benchmark (lost is not known)\n"
 "  --arp-timeout MS     give up ARP resolution after MS (default 5000)\n"
@@ -365,7 +365,7 @@ amil_pktgen_opts_parse(struct amil_pktgen_opts *o, int argc, char **argv, char *
 			o->rate_bp = (uint32_t)v;
 			break;
 		case O_WINDOW:
-			rc = parse_u64("window", optarg, 64, (1u << 26), &v, err, errlen);
+			rc = parse_u64("window", optarg, 8192, (1u << 26), &v, err, errlen);
 			o->window = (uint32_t)v;
 			break;
 		case O_TX_ONLY: o->tx_only = true; break;

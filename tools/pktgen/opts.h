@@ -54,6 +54,8 @@ struct amil_pktgen_opts {
 
 /**
  * Parse @argc/@argv (argv[0] is the program name) into @o, defaults first.
+ * The string fields (centers, pcap_out, json) point into @argv, which must
+ * outlive @o.
  * @return 0; 1 when --help was printed to stdout; -EINVAL with a message
  *   naming the flag and the bad value in @err.
  */
