@@ -50,7 +50,7 @@
 #include "worker.h"
 
 #define PROG "amil-dataplane"
-#define TX_RETRIES 64                  /* spins before a full TX queue drops */
+#define TX_WAIT_US 100                 /* how long a full TX queue may stall a burst */
 
 struct worker_ctx {
 	unsigned id;
@@ -93,21 +93,30 @@ on_signal(int sig)
 	stop_rx = 1;
 }
 
-/* Transmit all of @n frames on (port, queue), retrying a full queue a
- * bounded number of times; what still does not fit is freed and counted. */
+/* TSC ticks of TX_WAIT_US, set once at start-up. */
+static uint64_t tx_wait_tsc;
+
+/*
+ * Transmit all of @n frames on (port, queue).  A full queue is retried for
+ * up to TX_WAIT_US: long enough to ride out a peer that is briefly slow to
+ * drain (memif, a busy link), short enough that RX is not starved.  What
+ * still does not fit is freed and counted in tx_full; the center's
+ * retransmit then gets a DUPLICATE answer, so no donation is lost, only an
+ * ACK.
+ */
 static void
 tx_all(uint16_t port, uint16_t queue, struct rte_mbuf **m, uint16_t n,
        struct amil_port_counters *pc)
 {
-	uint16_t sent = 0;
-	unsigned tries = 0;
+	uint16_t sent = rte_eth_tx_burst(port, queue, m, n);
 
-	while (sent < n) {
-		uint16_t k = rte_eth_tx_burst(port, queue, m + sent, n - sent);
+	if (unlikely(sent < n)) {
+		uint64_t deadline = rte_rdtsc() + tx_wait_tsc;
 
-		sent += k;
-		if (k == 0 && ++tries > TX_RETRIES)
-			break;
+		do {
+			rte_pause();
+			sent += rte_eth_tx_burst(port, queue, m + sent, n - sent);
+		} while (sent < n && rte_rdtsc() < deadline);
 	}
 	AMIL_STAT_ADD(pc->tx, sent);
 	if (unlikely(sent < n)) {
@@ -608,6 +617,7 @@ main(int argc, char **argv)
 	if (amil_stats_telemetry_register(a->stats) != 0)
 		fprintf(stderr, PROG ": warning: telemetry commands not registered\n");
 
+	tx_wait_tsc = rte_get_tsc_hz() / 1000000 * TX_WAIT_US;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf(PROG ": memory: %s\n",
