@@ -276,11 +276,14 @@ static inline uint16_t fold64(uint64_t s)
 	return (uint16_t)s;
 }
 
+/* The pseudo headers' protocol and length words for a DGRAM_LEN datagram. */
+static const uint8_t dgram_tail4[4] = {0, IPPROTO_UDP, 0, DGRAM_LEN};
+static const uint8_t dgram_tail6[8] = {0, 0, 0, DGRAM_LEN, 0, 0, 0, IPPROTO_UDP};
+
 /* Sum of the IPv4 pseudo header and a DGRAM_LEN datagram. */
 static inline uint16_t dgram_sum4(const struct rte_ipv4_hdr *ip, const void *udp)
 {
-	static const uint8_t tail[4] = {0, IPPROTO_UDP, 0, DGRAM_LEN};
-	uint64_t s = (uint64_t)ip->src_addr + ip->dst_addr + sum32(tail, 1);
+	uint64_t s = (uint64_t)ip->src_addr + ip->dst_addr + sum32(dgram_tail4, 1);
 
 	return fold64(s + sum32(udp, DGRAM_LEN / 4));
 }
@@ -288,35 +291,49 @@ static inline uint16_t dgram_sum4(const struct rte_ipv4_hdr *ip, const void *udp
 /* Sum of the IPv6 pseudo header (RFC 8200 8.1) and a DGRAM_LEN datagram. */
 static inline uint16_t dgram_sum6(const struct rte_ipv6_hdr *ip6, const void *udp)
 {
-	static const uint8_t tail[8] = {0, 0, 0, DGRAM_LEN, 0, 0, 0, IPPROTO_UDP};
-	uint64_t s = sum32(ip6->src_addr, 4) + sum32(ip6->dst_addr, 4) + sum32(tail, 2);
+	uint64_t s = sum32(ip6->src_addr, 4) + sum32(ip6->dst_addr, 4) + sum32(dgram_tail6, 2);
 
 	return fold64(s + sum32(udp, DGRAM_LEN / 4));
 }
 
 _Static_assert(DGRAM_LEN % 4 == 0 && DGRAM_LEN < 256, "datagram sum takes whole words");
 
-/* UDP checksums of replies: the fast sum for a donation-sized datagram (the
- * only kind the worker answers), DPDK's for anything else.  A computed 0 is
- * sent as 0xffff (RFC 768: 0 means "no checksum"). */
-static inline rte_be16_t reply_csum4(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp)
+/*
+ * UDP checksum of a reply, in two halves so that nothing just written is
+ * read back in pieces: the part that a reply does not change (pseudo header
+ * and UDP header with the checksum taken as 0; swapping addresses and ports
+ * leaves a one's-complement sum as it was) is summed from the request
+ * BEFORE the swap, and the new payload is summed in the 8-byte words in
+ * which amil_wire_ack_encode() and amil_wire_sign() wrote it, so every load
+ * is forwarded from a store of the same size.
+ */
+static inline uint64_t udp_hdr_sum(const struct rte_udp_hdr *udp)
 {
-	uint16_t c;
+	uint32_t ports;
 
-	if (unlikely(rte_be_to_cpu_16(udp->dgram_len) != DGRAM_LEN))
-		return rte_ipv4_udptcp_cksum(ip, udp);
-	c = (uint16_t)~dgram_sum4(ip, udp);
-	return c == 0 ? 0xffff : c;
+	memcpy(&ports, udp, 4); /* src_port, dst_port */
+	return (uint64_t)ports + udp->dgram_len;
 }
 
-static inline rte_be16_t reply_csum6(const struct rte_ipv6_hdr *ip6, const struct rte_udp_hdr *udp)
+static inline uint64_t sum64(const void *p, unsigned words)
 {
-	uint16_t c;
+	const uint8_t *b = p;
+	uint64_t s = 0;
 
-	if (unlikely(rte_be_to_cpu_16(udp->dgram_len) != DGRAM_LEN))
-		return rte_ipv6_udptcp_cksum(ip6, udp);
-	c = (uint16_t)~dgram_sum6(ip6, udp);
-	return c == 0 ? 0xffff : c;
+	for (unsigned i = 0; i < words; i++) {
+		uint64_t w;
+
+		memcpy(&w, b + 8 * i, 8);
+		s += (w & 0xffffffff) + (w >> 32);
+	}
+	return s;
+}
+
+static inline rte_be16_t reply_csum_finish(uint64_t hdr_sum, const struct rte_udp_hdr *udp)
+{
+	uint16_t c = (uint16_t)~fold64(hdr_sum + sum64(udp + 1, AMIL_WIRE_LEN / 8));
+
+	return c == 0 ? 0xffff : c; /* RFC 768: 0 would mean "no checksum" */
 }
 
 /* ---- IPv4 --------------------------------------------------------------- */
@@ -607,48 +624,68 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(frame + m->l2_len + m->l3_len);
+	/* Donations are the only datagrams answered; anything else takes
+	 * DPDK's generic checksum. */
+	const bool fast = !cfg->tx_udp_csum_offload && udp->dgram_len == RTE_BE16(DGRAM_LEN);
 	rte_be16_t port = udp->src_port;
-	uint64_t tx = 0;
+	uint64_t tx = 0, hsum = 0;
 
 	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
 	rte_ether_addr_copy(&cfg->mac, &eth->src_addr);
-	udp->src_port = udp->dst_port;
-	udp->dst_port = port;
 
 	if ((m->packet_type & RTE_PTYPE_L3_MASK) == RTE_PTYPE_L3_IPV4) {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + m->l2_len);
+		uint16_t ttl_proto = (uint16_t)(ip->time_to_live << 8 | ip->next_proto_id);
 
+		if (fast)
+			hsum = (uint64_t)ip->src_addr + ip->dst_addr + sum32(dgram_tail4, 1) +
+			       udp_hdr_sum(udp);
 		/* Packet id and flags are kept: DF or not, the reply is
 		 * exactly as large as the request that got here. */
 		ip->dst_addr = ip->src_addr;
-		ip->src_addr = cfg->ip4;
+		ip->src_addr = cfg->ip4;  /* the request's destination */
 		ip->time_to_live = TTL_REPLY;
-		ip->hdr_checksum = 0;
-		if (cfg->tx_ip_csum_offload)
+		if (cfg->tx_ip_csum_offload) {
 			tx |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
-		else
-			ip->hdr_checksum = rte_ipv4_cksum(ip);
+			ip->hdr_checksum = 0;
+		} else {
+			/* Swapped addresses leave the sum as it was; only the
+			 * TTL word changed (RFC 1624).  The request's checksum
+			 * was verified on RX. */
+			ip->hdr_checksum = rte_cpu_to_be_16(csum_replace(
+				rte_be_to_cpu_16(ip->hdr_checksum), ttl_proto,
+				(uint16_t)(TTL_REPLY << 8 | ip->next_proto_id)));
+		}
 		if (cfg->tx_udp_csum_offload) {
 			tx |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, tx);
+		} else if (fast) {
+			udp->dgram_cksum = reply_csum_finish(hsum, udp);
 		} else {
 			udp->dgram_cksum = 0;
-			udp->dgram_cksum = reply_csum4(ip, udp);
+			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp); /* 0 sent as 0xffff */
 		}
 	} else {
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(frame + m->l2_len);
 
+		if (fast)
+			hsum = sum32(ip6->src_addr, 4) + sum32(ip6->dst_addr, 4) +
+			       sum32(dgram_tail6, 2) + udp_hdr_sum(udp);
 		memcpy(ip6->dst_addr, ip6->src_addr, 16);
 		memcpy(ip6->src_addr, cfg->ip6, 16);
 		ip6->hop_limits = TTL_REPLY;
 		if (cfg->tx_udp_csum_offload) {
 			tx |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, tx);
+		} else if (fast) {
+			udp->dgram_cksum = reply_csum_finish(hsum, udp);
 		} else {
 			udp->dgram_cksum = 0;
-			udp->dgram_cksum = reply_csum6(ip6, udp);
+			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
 		}
 	}
+	udp->src_port = udp->dst_port;
+	udp->dst_port = port;
 	/* Replace only the TX request bits: the RX bits are harmless on TX,
 	 * and EXTERNAL / INDIRECT describe the buffer and must stay. */
 	m->ol_flags = (m->ol_flags & ~RTE_MBUF_F_TX_OFFLOAD_MASK) | tx;
