@@ -7,7 +7,7 @@
  * 64-byte AMIL/1 DONATION) is written as a straight line of bounds and
  * field checks with the error branches marked unlikely.  It never copies a
  * header, never loops over options and never writes to the frame: a
- * DONATION only sets mbuf metadata (l2_len, l3_len, packet_type).  The
+ * DONATION only sets mbuf metadata (l2_len, l3_len, packet_type, hash.usr).  The
  * neighbour protocols (ARP, NS) and echo are rare and answered by
  * rewriting the received mbuf, so nothing here allocates.
  *
@@ -192,6 +192,10 @@ donation(struct rte_mbuf *m, const uint8_t *frame, uint32_t l3_len, uint32_t udp
 	m->l2_len = ETH_HLEN;
 	m->l3_len = l3_len;
 	m->packet_type = RTE_PTYPE_L2_ETHER | ptype | RTE_PTYPE_L4_UDP;
+	/* Also in the mbuf's first cache line (the RSS hash is of no further
+	 * use): the worker finds the payload without touching the second
+	 * line, where l2_len/l3_len live, so its prefetch does not stall. */
+	m->hash.usr = off;
 	*payload_off = (uint16_t)off;
 	return AMIL_NET_DONATION;
 }
@@ -623,7 +627,8 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 {
 	uint8_t *frame = rte_pktmbuf_mtod(m, uint8_t *);
 	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(frame + m->l2_len + m->l3_len);
+	/* Offsets from m->hash.usr (see donation()): first cache line only. */
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(frame + m->hash.usr - UDP_HLEN);
 	/* Donations are the only datagrams answered; anything else takes
 	 * DPDK's generic checksum. */
 	const bool fast = !cfg->tx_udp_csum_offload && udp->dgram_len == RTE_BE16(DGRAM_LEN);
@@ -666,7 +671,7 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp); /* 0 sent as 0xffff */
 		}
 	} else {
-		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(frame + m->l2_len);
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(frame + ETH_HLEN);
 
 		if (fast)
 			hsum = sum32(ip6->src_addr, 4) + sum32(ip6->dst_addr, 4) +
@@ -689,5 +694,5 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 	/* Replace only the TX request bits: the RX bits are harmless on TX,
 	 * and EXTERNAL / INDIRECT describe the buffer and must stay. */
 	m->ol_flags = (m->ol_flags & ~RTE_MBUF_F_TX_OFFLOAD_MASK) | tx;
-	set_len(m, m->l2_len + m->l3_len + rte_be_to_cpu_16(udp->dgram_len));
+	set_len(m, m->hash.usr - UDP_HLEN + rte_be_to_cpu_16(udp->dgram_len));
 }

@@ -73,7 +73,9 @@ const char *amil_net_drop_name(unsigned reason);
  *
  * On AMIL_NET_DONATION: m->l2_len and m->l3_len are set, m->packet_type
  * says IPv4 or IPv6 (RTE_PTYPE_L3_IPV4 / RTE_PTYPE_L3_IPV6), and
- * *payload_off is the offset of the 64-byte payload from the frame start.
+ * *payload_off is the offset of the 64-byte payload from the frame start;
+ * m->hash.usr holds the same offset (first cache line: the worker and
+ * amil_net_reply_udp() use it instead of l2_len/l3_len).
  * On AMIL_NET_REPLY: the frame is now the answer, ready to transmit; its
  * data_len/pkt_len may have changed (trailing padding is dropped, and a
  * neighbour advertisement is 86 bytes, longer than a DAD solicitation: it
@@ -93,8 +95,8 @@ enum amil_net_verdict amil_net_classify(const struct amil_net_cfg *cfg, struct r
  * the 64-byte ACK at @payload_off: swap MACs, IP addresses (our address
  * becomes the source) and UDP ports, set TTL / hop limit to 64, and
  * recompute the IPv4 header and UDP checksums in software or request the
- * offload per @cfg.  Uses m->l2_len, m->l3_len, m->packet_type as set by
- * amil_net_classify().  Bytes after the UDP datagram are trimmed.  Only the
+ * offload per @cfg.  Uses m->hash.usr and m->packet_type as set by
+ * amil_net_classify() (and m->l2_len/l3_len for the offload).  Bytes after the UDP datagram are trimmed.  Only the
  * TX offload bits of m->ol_flags are replaced (cleared when @cfg asks for
  * no offload); RX and buffer flags are kept.
  */

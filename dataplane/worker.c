@@ -83,8 +83,8 @@ amil_worker_dedupe_count(const struct amil_worker *w)
 static inline uint8_t *
 payload_of(struct rte_mbuf *m)
 {
-	return rte_pktmbuf_mtod_offset(m, uint8_t *,
-				       m->l2_len + m->l3_len + sizeof(struct rte_udp_hdr));
+	/* Set by amil_net_classify(); in the first cache line, unlike l2_len. */
+	return rte_pktmbuf_mtod_offset(m, uint8_t *, m->hash.usr);
 }
 
 uint16_t

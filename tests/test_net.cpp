@@ -540,6 +540,8 @@ TEST(NetIp4, DonationIsClassified)
 	EXPECT_EQ(m->l2_len, 14u);
 	EXPECT_EQ(m->l3_len, 20u);
 	EXPECT_EQ(m->packet_type, RTE_PTYPE_L2_ETHER | RTE_PTYPE_L3_IPV4 | RTE_PTYPE_L4_UDP);
+	// The worker and the reply read the payload offset from here.
+	EXPECT_EQ(m->hash.usr, 42u);
 }
 
 TEST(NetIp4, DonationWithOptionsOrTrailerIsClassified)
