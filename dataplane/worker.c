@@ -87,6 +87,17 @@ payload_of(struct rte_mbuf *m)
 	return rte_pktmbuf_mtod_offset(m, uint8_t *, m->hash.usr);
 }
 
+#define PREFETCH_AHEAD 4
+
+static inline void
+prefetch_frame(struct rte_mbuf *m)
+{
+	const uint8_t *p = payload_of(m);
+
+	rte_prefetch0(p);
+	rte_prefetch0(p + AMIL_WIRE_LEN - 1);
+}
+
 uint16_t
 amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 		    struct rte_mbuf **out, uint64_t now_tsc)
@@ -111,15 +122,21 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 
 	if (unlikely(n > AMIL_WORKER_BURST_MAX))
 		n = AMIL_WORKER_BURST_MAX;
-	for (unsigned i = 0; i < n && i < 4; i++)
-		rte_prefetch0(payload_of(pkts[i]));
+	/* With an I/O lcore every mbuf and frame was last written by another
+	 * core.  Start all mbuf headers moving now (the payload address is
+	 * read from them), then the frames PREFETCH_AHEAD ahead of use: the
+	 * 64-byte message straddles two cache lines behind the headers. */
+	for (unsigned i = 0; i < n; i++)
+		rte_prefetch0(pkts[i]);
+	for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		prefetch_frame(pkts[i]);
 
 	/* Pass 1: authenticate, decode, validate. */
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *p = payload_of(pkts[i]);
 
-		if (i + 4 < n)
-			rte_prefetch0(payload_of(pkts[i + 4]));
+		if (i + PREFETCH_AHEAD < n)
+			prefetch_frame(pkts[i + PREFETCH_AHEAD]);
 		keep[i] = 0;
 		key[i] = amil_centers_key(c->centers, amil_wire_center_id(p));
 		if (unlikely(key[i] == NULL)) {
