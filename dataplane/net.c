@@ -639,7 +639,7 @@ void amil_net_reply_udp(const struct amil_net_cfg *cfg, struct rte_mbuf *m)
 	rte_ether_addr_copy(&cfg->mac, &eth->src_addr);
 
 	if ((m->packet_type & RTE_PTYPE_L3_MASK) == RTE_PTYPE_L3_IPV4) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + m->l2_len);
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + ETH_HLEN);
 		uint16_t ttl_proto = (uint16_t)(ip->time_to_live << 8 | ip->next_proto_id);
 
 		if (fast)

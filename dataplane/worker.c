@@ -123,10 +123,12 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 	if (unlikely(n > AMIL_WORKER_BURST_MAX))
 		n = AMIL_WORKER_BURST_MAX;
 	/* With an I/O lcore every mbuf and frame was last written by another
-	 * core.  Start all mbuf headers moving now (the payload address is
-	 * read from them), then the frames PREFETCH_AHEAD ahead of use: the
-	 * 64-byte message straddles two cache lines behind the headers. */
-	for (unsigned i = 0; i < n; i++)
+	 * core.  Mbuf headers are fetched 2 x PREFETCH_AHEAD ahead (the payload
+	 * address is read from them), frames PREFETCH_AHEAD ahead: the 64-byte
+	 * message straddles two cache lines.  Not the whole burst at once: more
+	 * misses in flight than the core has fill buffers stall the prefetches
+	 * themselves. */
+	for (unsigned i = 0; i < n && i < 2 * PREFETCH_AHEAD; i++)
 		rte_prefetch0(pkts[i]);
 	for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		prefetch_frame(pkts[i]);
@@ -135,6 +137,8 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *p = payload_of(pkts[i]);
 
+		if (i + 2 * PREFETCH_AHEAD < n)
+			rte_prefetch0(pkts[i + 2 * PREFETCH_AHEAD]);
 		if (i + PREFETCH_AHEAD < n)
 			prefetch_frame(pkts[i + PREFETCH_AHEAD]);
 		keep[i] = 0;
