@@ -80,8 +80,13 @@ trial() {
 import json, re, sys
 r = json.load(open(sys.argv[1])); rate = int(sys.argv[2]); log = open(sys.argv[3]).read()
 strict = sys.argv[4] != "loss"
-busy = int(re.search(r"tx queue full (\d+) times", log).group(1))
-skipped = int(re.search(r"pacing slots skipped (\d+)", log).group(1))
+m_busy = re.search(r"tx queue full (\d+) times", log)
+m_skip = re.search(r"pacing slots skipped (\d+)", log)
+if not m_busy or not m_skip:      # the generator did not finish its run
+    print(json.dumps({"rate": rate, "pass": False, "error": "no generator summary",
+                      "log_tail": log.strip().splitlines()[-3:]}))
+    sys.exit(1)
+busy, skipped = int(m_busy.group(1)), int(m_skip.group(1))
 ok = (r["lost"] == 0 and r["mismatched"] == 0 and r["unexpected"] == 0
       and (busy == 0 or not strict) and r["tx_pps"] >= 0.98 * rate)
 print(json.dumps({"rate": rate, "pass": ok, "sent": r["sent"], "acked": r["acked"],
@@ -109,8 +114,8 @@ for pct in 10 50 90; do
 import json, sys
 pct = sys.argv[1]; r = json.loads(sys.argv[2]); l = r.get("latency_ns", {})
 us = lambda k: f"{l.get(k, 0) / 1000:.1f}"
-print(f"  {pct:>2}% ({r['rate']} pps): pass={r['pass']} lost={r['lost']} ring_full={r['ring_full']} "
-      f"tx {r['tx_pps']} pps, "
+print(f"  {pct:>2}% ({r['rate']} pps): pass={r['pass']} lost={r.get('lost')} ring_full={r.get('ring_full')} {r.get('error', '')}"
+      f"tx {r.get('tx_pps')} pps, "
       f"p50 {us('p50')} us, p90 {us('p90')} us, p99 {us('p99')} us, p99.9 {us('p999')} us, "
       f"max {us('max')} us")
 PY
