@@ -15,6 +15,7 @@
  * checks exactly that).
  */
 #include "amil_bytes.h"
+#include "amil_siphash_x4.h"
 #include "amil_wire.h"
 
 #include <endian.h>
@@ -23,6 +24,7 @@
 
 #include <sodium/crypto_shorthash_siphash24.h>
 
+_Static_assert(AMIL_SIPHASH_X4_MSG_LEN == AMIL_WIRE_TAG_OFF, "x4 hashes exactly the tagged bytes");
 _Static_assert(crypto_shorthash_siphash24_BYTES == AMIL_TAG_LEN, "SipHash-2-4 gives 8 bytes");
 _Static_assert(crypto_shorthash_siphash24_KEYBYTES == AMIL_KEY_LEN, "SipHash key is 16 bytes");
 
@@ -110,6 +112,77 @@ amil_wire_verify(const void *buf, const uint8_t key[AMIL_KEY_LEN])
 	for (size_t i = 0; i < AMIL_TAG_LEN; i++)
 		diff |= (uint8_t)(tag[i] ^ p[AMIL_WIRE_TAG_OFF + i]);
 	return diff == 0 ? 0 : -EBADMSG;
+}
+
+/*
+ * Burst forms.  The vector path computes four tags in about the time of
+ * two scalar ones (measured ~70 ns per group of four against ~40 ns per
+ * scalar tag); see amil_siphash_x4.c.  The remainder (n % 4) goes through
+ * the scalar code so the x4 kernel only ever sees four real messages;
+ * padding a remainder of 2 or 3 into one vector call would be a little
+ * faster and is the obvious next step if small bursts dominate.
+ */
+void
+amil_wire_sign_burst(void *const bufs[], const uint8_t *const keys[], unsigned n)
+{
+	unsigned i = 0;
+
+	if (n >= AMIL_SIPHASH_X4_LANES && amil_siphash_x4_usable()) {
+		for (; i + AMIL_SIPHASH_X4_LANES <= n; i += AMIL_SIPHASH_X4_LANES) {
+			const uint8_t *msg[AMIL_SIPHASH_X4_LANES];
+			uint64_t h[AMIL_SIPHASH_X4_LANES];
+
+			for (unsigned j = 0; j < AMIL_SIPHASH_X4_LANES; j++)
+				msg[j] = bufs[i + j];
+			amil_siphash_x4_hash56(h, msg, &keys[i]);
+			/* All four hashes are read before any tag is written,
+			 * so a buffer repeated within the group is fine. */
+			for (unsigned j = 0; j < AMIL_SIPHASH_X4_LANES; j++) {
+				uint64_t t = htole64(h[j]);
+
+				memcpy((uint8_t *)bufs[i + j] + AMIL_WIRE_TAG_OFF, &t, AMIL_TAG_LEN);
+			}
+		}
+	}
+	for (; i < n; i++)
+		amil_wire_sign(bufs[i], keys[i]);
+}
+
+/* 0 when @diff is 0, else -EBADMSG, without a data-dependent branch. */
+static inline int
+diff_result(uint64_t diff)
+{
+	uint64_t nonzero = (diff | (0 - diff)) >> 63;
+
+	return -EBADMSG & -(int)nonzero;
+}
+
+void
+amil_wire_verify_burst(const void *const bufs[], const uint8_t *const keys[], unsigned n,
+		       int results[])
+{
+	unsigned i = 0;
+
+	if (n >= AMIL_SIPHASH_X4_LANES && amil_siphash_x4_usable()) {
+		for (; i + AMIL_SIPHASH_X4_LANES <= n; i += AMIL_SIPHASH_X4_LANES) {
+			const uint8_t *msg[AMIL_SIPHASH_X4_LANES];
+			uint64_t h[AMIL_SIPHASH_X4_LANES];
+
+			for (unsigned j = 0; j < AMIL_SIPHASH_X4_LANES; j++)
+				msg[j] = bufs[i + j];
+			amil_siphash_x4_hash56(h, msg, &keys[i]);
+			/* Whole-word compare: constant time like the byte loop
+			 * in amil_wire_verify(), with the same verdicts. */
+			for (unsigned j = 0; j < AMIL_SIPHASH_X4_LANES; j++) {
+				uint64_t tag;
+
+				memcpy(&tag, msg[j] + AMIL_WIRE_TAG_OFF, sizeof(tag));
+				results[i + j] = diff_result(le64toh(tag) ^ h[j]);
+			}
+		}
+	}
+	for (; i < n; i++)
+		results[i] = amil_wire_verify(bufs[i], keys[i]);
 }
 
 void
