@@ -185,8 +185,8 @@ amil_gen_donation(const struct amil_gen *g, uint64_t id, uint8_t kind, struct am
 }
 
 unsigned
-amil_gen_payload(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t sent_ns,
-		 uint32_t seq, uint8_t out[AMIL_WIRE_LEN])
+amil_gen_payload_unsigned(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t sent_ns,
+			  uint32_t seq, uint8_t out[AMIL_WIRE_LEN], const uint8_t **key)
 {
 	const struct center *c = center_of(g, id);
 	struct amil_donation d;
@@ -195,10 +195,27 @@ amil_gen_payload(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t s
 	d.sent_ns = sent_ns;
 	d.seq = seq;
 	amil_wire_donation_encode(out, &d);
-	amil_wire_sign(out, kind == AMIL_GEN_UNKNOWN_CENTER ? g->unknown_key : c->key);
+	*key = kind == AMIL_GEN_UNKNOWN_CENTER ? g->unknown_key : c->key;
+	return kind == AMIL_GEN_TRUNCATED ? AMIL_WIRE_LEN - 1 : AMIL_WIRE_LEN;
+}
+
+void
+amil_gen_payload_finish(uint8_t kind, uint8_t out[AMIL_WIRE_LEN])
+{
 	if (kind == AMIL_GEN_BAD_TAG)
 		out[AMIL_WIRE_TAG_OFF] ^= 0x01;
-	return kind == AMIL_GEN_TRUNCATED ? AMIL_WIRE_LEN - 1 : AMIL_WIRE_LEN;
+}
+
+unsigned
+amil_gen_payload(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t sent_ns,
+		 uint32_t seq, uint8_t out[AMIL_WIRE_LEN])
+{
+	const uint8_t *key;
+	unsigned len = amil_gen_payload_unsigned(g, id, kind, sent_ns, seq, out, &key);
+
+	amil_wire_sign(out, key);
+	amil_gen_payload_finish(kind, out);
+	return len;
 }
 
 bool

@@ -89,6 +89,17 @@ unsigned amil_gen_payload(const struct amil_gen *g, uint64_t donation_id, uint8_
 			  uint64_t sent_ns, uint32_t seq, uint8_t out[AMIL_WIRE_LEN]);
 
 /**
+ * The two halves of amil_gen_payload(), for callers that sign many
+ * payloads in one amil_wire_sign_burst() call: encode without the tag
+ * (returns the length like amil_gen_payload() and the key to sign with in
+ * *@key), then, once signed, spoil the tag per @kind.  Fast path.
+ */
+unsigned amil_gen_payload_unsigned(const struct amil_gen *g, uint64_t donation_id, uint8_t kind,
+				   uint64_t sent_ns, uint32_t seq, uint8_t out[AMIL_WIRE_LEN],
+				   const uint8_t **key);
+void amil_gen_payload_finish(uint8_t kind, uint8_t out[AMIL_WIRE_LEN]);
+
+/**
  * Expected answer to @kind: false when the node must stay silent;
  * otherwise @status and @reason (ACCEPTED/NONE for VALID - or DUPLICATE
  * for a repeat).
