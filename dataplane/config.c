@@ -31,6 +31,7 @@
 
 #include <yaml.h>
 
+#include "amil_levy.h"
 #include "config.h"
 
 /* A config file is a few hundred bytes; refuse anything absurd before the
@@ -622,7 +623,7 @@ void amil_config_defaults(struct amil_config *c)
 	memset(c, 0, sizeof(*c));
 	c->udp_port = AMIL_WIRE_PORT_DEFAULT;
 	c->node_id = 1;
-	c->rate_bp = 250;
+	c->rate_bp = AMIL_LEVY_RATE_BP_DEFAULT;
 	amil_currency_set_init(&c->currencies, true);
 	c->dedupe_capacity = 1048576;
 	c->dedupe_retention_s = 86400;

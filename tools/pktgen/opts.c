@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amil_levy.h"
 #include "opts.h"
 
 #define PROG "amil-pktgen"
@@ -241,7 +242,7 @@ amil_pktgen_opts_parse(struct amil_pktgen_opts *o, int argc, char **argv, char *
 	o->burst = 32;
 	o->ack_timeout_ms = 500;
 	o->retries = 3;
-	o->rate_bp = 250;
+	o->rate_bp = AMIL_LEVY_RATE_BP_DEFAULT;
 	o->seed = 1;
 	o->first_id = 1;
 	o->mbufs = 16383;
