@@ -41,6 +41,24 @@ fuzz_donation(const uint8_t *msg, size_t len, const uint8_t *key)
 	/* verify must be exactly "the tag equals the recomputed one". */
 	REQUIRE((vrc == 0) == (memcmp(copy + AMIL_WIRE_TAG_OFF, msg + AMIL_WIRE_TAG_OFF,
 				      AMIL_TAG_LEN) == 0));
+	/* The burst paths (AVX2, four lanes, plus the scalar remainder) give
+	 * the same verdict and the same tag as the one-message calls. */
+	{
+		const void *vb[5] = {msg, copy, msg, copy, msg};
+		const uint8_t *vk[5] = {key, key, key, key, key};
+		uint8_t s4[4][AMIL_WIRE_LEN];
+		void *sb[4] = {s4[0], s4[1], s4[2], s4[3]};
+		int res[5];
+
+		amil_wire_verify_burst(vb, vk, 5, res);
+		for (int i = 0; i < 5; i++)
+			REQUIRE(res[i] == (i & 1 ? 0 : vrc));
+		for (int i = 0; i < 4; i++)
+			memcpy(s4[i], msg, AMIL_WIRE_LEN);
+		amil_wire_sign_burst(sb, vk, 4);
+		for (int i = 0; i < 4; i++)
+			REQUIRE(memcmp(s4[i], copy, AMIL_WIRE_LEN) == 0);
+	}
 
 	amil_wire_donation_decode(msg, &d);
 	reason = amil_wire_donation_validate(&d, NULL);
