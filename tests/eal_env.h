@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <rte_eal.h>
 #include <rte_lcore.h>
+#include <filesystem>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -18,8 +19,8 @@ public:
 	explicit AmilEalEnvironment(const char *name) : name_(name) {}
 	void SetUp() override
 	{
-		std::string prefix = "--file-prefix=amil-test-" + name_ + "-" +
-				     std::to_string(getpid());
+		prefix_ = "amil-test-" + name_ + "-" + std::to_string(getpid());
+		std::string prefix = "--file-prefix=" + prefix_;
 		std::vector<std::string> args = {"test", "-l", "0", "--no-huge", "-m", "256",
 						 "--no-pci", "--no-shconf", "--log-level=lib.eal:error",
 						 prefix};
@@ -28,10 +29,17 @@ public:
 			argv.push_back(&a[0]);
 		ASSERT_GE(rte_eal_init((int)argv.size(), argv.data()), 0) << "rte_eal_init failed";
 	}
-	void TearDown() override { rte_eal_cleanup(); }
+	void TearDown() override
+	{
+		std::error_code ec;
+
+		rte_eal_cleanup();
+		/* EAL leaves its runtime directory behind even with --no-shconf. */
+		std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ec);
+	}
 
 private:
-	std::string name_;
+	std::string name_, prefix_;
 };
 
 // Use in a test file instead of gtest_main's main().
