@@ -304,8 +304,9 @@ amil_gen_plan_next(struct amil_gen_plan *p, uint64_t *k, uint8_t *kind)
 	if (p->frames_left == 0)
 		return AMIL_GEN_PICK_NEW;  /* past the plan: all new */
 	{
-		/* Selection sampling: u uniform in [0, frames_left). */
-		uint64_t u = rng(p) % p->frames_left;
+		/* Selection sampling: u uniform in [0, frames_left), by
+		 * multiply-high rather than a 64-bit division per frame. */
+		uint64_t u = range(rng(p), p->frames_left);
 		bool can_dup = p->nrecent > 0;
 
 		p->frames_left--;
