@@ -74,7 +74,7 @@ amil_once() {
   build-bench/dataplane/amil-dataplane -l "$1" --no-huge -m 2048 --no-pci --file-prefix "$prefix" \
     --vdev "$vdev" --log-level=lib.eal:error -- \
     --ip 198.18.0.1 --mac 02:00:00:00:00:01 --centers configs/centers.example \
-    --dedupe-capacity 131072 --mbufs 131071 >"$work/dp.log" 2>&1 &
+    --dedupe-capacity 131072 --mbufs 131071 --no-ledger >"$work/dp.log" 2>&1 &
   pids+=($!)
   tools/dp-telemetry.py --prefix "$prefix" --sample 2 >/dev/null
   out=$(tools/dp-telemetry.py --prefix "$prefix" --sample "$SECS")

@@ -51,6 +51,17 @@ model=$(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 echo "cpu: $model; $(nproc) cpus; kernel $(uname -r); dpdk $(pkg-config --modversion libdpdk);" \
      "no hugepages; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# LEDGER=1: the data plane writes its ledger (a fresh directory per trial,
+# under LEDGER_DIR, default the work directory: put it on the disk to
+# measure); default off, which measures the packet path alone.
+ledger_args() {
+  if [ "${LEDGER:-0}" = 1 ]; then
+    echo "--ledger-dir ${LEDGER_DIR:-$work}/ledger-$$-$1"
+  else
+    echo "--no-ledger"
+  fi
+}
+
 n=0
 # trial RATE SECONDS -> prints the generator's JSON, returns 0 on pass
 trial() {
@@ -63,7 +74,7 @@ trial() {
     --file-prefix "amil-e2e-dp-$$-$n" --log-level=lib.eal:error \
     --vdev "net_memif0,role=server,socket-abstract=no,socket=$sock" -- \
     --ip 198.18.0.1 --centers configs/centers.example --dedupe-capacity "$cap" \
-    --stats-json "$work/dp-$n.json" >"$work/dp-$n.log" 2>&1 &
+    --stats-json "$work/dp-$n.json" $(ledger_args "$n") >"$work/dp-$n.log" 2>&1 &
   dp_pid=$!
   for _ in $(seq 200); do grep -q serving "$work/dp-$n.log" && break; sleep 0.05; done
   timeout $(( secs * 3 + 30 )) "$BUILD/tools/pktgen/amil-pktgen" -l "$PG_CPU" --no-huge -m 512 \

@@ -31,6 +31,7 @@
 
 #include <yaml.h>
 
+#include "amil_ledger_format.h"
 #include "amil_levy.h"
 #include "config.h"
 
@@ -88,6 +89,16 @@ static const struct setting settings[] = {
 	 FIELD(dedupe_capacity), "N", "duplicate-detection entries per worker"},
 	{"dedupe", "retention_s", "dedupe-retention", K_UINT, 1, 31536000,
 	 FIELD(dedupe_retention_s), "S", "seconds a donation id is remembered"},
+	{"ledger", "dir", "ledger-dir", K_PATH, 0, 0, FIELD(ledger_dir), "DIR",
+	 "ledger directory (required unless --no-ledger)"},
+	{"ledger", "batch", "ledger-batch", K_UINT, 1, 65536, FIELD(ledger_batch), "N",
+	 "records per group commit, at most"},
+	{"ledger", "max_wait_us", "ledger-wait-us", K_UINT, 0, 1000000, FIELD(ledger_wait_us),
+	 "US", "longest wait for a batch to fill"},
+	{"ledger", "segment_mb", "ledger-segment-mb", K_UINT, 1, 65536, FIELD(ledger_segment_mb),
+	 "MB", "new segment file past this size"},
+	{"ledger", "pending", "ledger-pending", K_POW2, 128, 1048576, FIELD(ledger_pending), "N",
+	 "ACKs a worker holds for the disk"},
 	{NULL, "burst", "burst", K_UINT, 1, 64, FIELD(burst), "N",
 	 "packets per rx/tx burst"},
 	{NULL, "ring_size", "ring-size", K_POW2, 64, 1048576, FIELD(ring_size), "N",
@@ -105,6 +116,7 @@ static const struct setting settings[] = {
  * short options. */
 enum {
 	OPT_HELP = 'h',
+	OPT_NO_LEDGER = 254,
 	OPT_CONFIG = 255,
 	OPT_SETTING = 256,
 };
@@ -627,6 +639,10 @@ void amil_config_defaults(struct amil_config *c)
 	amil_currency_set_init(&c->currencies, true);
 	c->dedupe_capacity = 1048576;
 	c->dedupe_retention_s = 86400;
+	c->ledger_batch = 4096;
+	c->ledger_wait_us = 100;
+	c->ledger_segment_mb = 64;
+	c->ledger_pending = 4096;
 	c->burst = 32;
 	c->ring_size = 4096;
 	c->mbufs = 16383;
@@ -650,10 +666,11 @@ static void fill_longopts(struct option *lo)
 
 	lo[0] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
 	lo[1] = (struct option){"help", no_argument, NULL, OPT_HELP};
+	lo[2] = (struct option){"no-ledger", no_argument, NULL, OPT_NO_LEDGER};
 	for (i = 0; i < N_SETTINGS; i++)
-		lo[2 + i] = (struct option){settings[i].flag, required_argument, NULL,
+		lo[3 + i] = (struct option){settings[i].flag, required_argument, NULL,
 					    OPT_SETTING + (int)i};
-	lo[2 + i] = (struct option){NULL, 0, NULL, 0};
+	lo[3 + i] = (struct option){NULL, 0, NULL, 0};
 }
 
 /* One flag seen on the command line, applied after --config. */
@@ -665,13 +682,14 @@ struct flag_arg {
 int amil_config_parse_args(struct amil_config *c, int argc, char **argv, char *err,
 			   size_t errlen)
 {
-	struct option longopts[N_SETTINGS + 3];
+	struct option longopts[N_SETTINGS + 4];
 	const char *prog = argc > 0 && argv[0] != NULL ? argv[0] : "amil-dataplane";
 	const char *config = NULL, *name;
 	char why[AMIL_CONFIG_ERR_LEN];
 	struct flag_arg *flags = NULL;
 	struct amil_config *work = NULL;
 	int nflags = 0, opt, rc = 0;
+	bool no_ledger = false;
 
 	errf(err, errlen, 0, "%s", "");
 	if (argc < 1)
@@ -724,6 +742,9 @@ int amil_config_parse_args(struct amil_config *c, int argc, char **argv, char *e
 					  "unknown option '%s' (see --help)", quote(a, q));
 			goto out;
 		}
+		case OPT_NO_LEDGER:
+			no_ledger = true;
+			break;
 		case OPT_CONFIG:
 			if (config != NULL) {
 				rc = errf(err, errlen, -EINVAL, "--config: given more than once");
@@ -775,6 +796,24 @@ int amil_config_parse_args(struct amil_config *c, int argc, char **argv, char *e
 	if (work->centers_path[0] == '\0') {
 		rc = errf(err, errlen, -EINVAL,
 			  "no centers file: set --centers or centers: in the config");
+		goto out;
+	}
+	if (no_ledger) {
+		work->ledger_dir[0] = '\0';
+		work->no_ledger = true;
+	} else if (work->ledger_dir[0] == '\0') {
+		rc = errf(err, errlen, -EINVAL,
+			  "no ledger directory: set --ledger-dir or ledger.dir in the config "
+			  "(an ACCEPTED ack is sent only once the donation is on disk there), or "
+			  "--no-ledger to acknowledge from memory (tests, benchmarks)");
+		goto out;
+	}
+	if ((uint64_t)work->ledger_segment_mb << 20 <
+	    AMIL_LEDGER_HDR_LEN + (uint64_t)work->ledger_batch * AMIL_LEDGER_REC_LEN) {
+		rc = errf(err, errlen, -EINVAL,
+			  "ledger.segment_mb (%" PRIu32 ") is smaller than one batch of "
+			  "ledger.batch (%" PRIu32 ") records of %d bytes",
+			  work->ledger_segment_mb, work->ledger_batch, AMIL_LEDGER_REC_LEN);
 		goto out;
 	}
 	*c = *work;
@@ -835,16 +874,20 @@ void amil_config_usage(FILE *f, const char *prog)
 		fprintf(f, "  %-26s %s\n  %-26s %s: %s%s\n", opt, s->help, "", key, def, range);
 	}
 	fprintf(f,
+		"  --no-ledger                acknowledge from memory, write no ledger\n"
+		"                             (tests and benchmarks; a restart forgets)\n"
 		"  -h, --help                 print this help and exit\n"
 		"\n"
-		"Integers are decimal.  An address (--ip and/or --ip6) and a centers file\n"
-		"are required.  Relative paths in the config file are taken relative to\n"
-		"the file's directory; relative paths in flags to the working directory.\n"
+		"Integers are decimal.  An address (--ip and/or --ip6), a centers file\n"
+		"and a ledger directory (or --no-ledger) are required.  Relative paths in\n"
+		"the config file are taken relative to the file's directory; relative\n"
+		"paths in flags to the working directory.\n"
 		"\n"
 		"Example, without hugepages or a NIC, replaying a capture:\n"
 		"  %s --no-huge -m 256 --no-pci -l 0-1 \\\n"
 		"      --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap -- \\\n"
-		"      --ip 198.18.0.1 --centers configs/centers.example --rate-bp 250\n"
+		"      --ip 198.18.0.1 --centers configs/centers.example --rate-bp 250 \\\n"
+		"      --ledger-dir /var/lib/amil/ledger\n"
 		"Or with a config file, overriding its port:\n"
 		"  %s [EAL options] -- \\\n"
 		"      --config configs/amil-dataplane.yaml --port 7101\n",

@@ -11,6 +11,8 @@
  *   node_id: 1                centers: centers.txt     rate_bp: 250
  *   currencies: [USD, EUR]    (or "USD,EUR")            stats_json: /path
  *   dedupe: { capacity: 1048576, retention_s: 86400 }
+ *   ledger: { dir: /var/lib/amil/ledger, batch: 4096, max_wait_us: 100,
+ *             segment_mb: 64, pending: 4096 }   (--no-ledger: no ledger)
  *   burst: 32   ring_size: 4096   mbufs: 16383   rx_desc: 1024   tx_desc: 1024
  * A relative `centers` or `stats_json` path in the file is taken relative
  * to the file's directory.  An unknown key is an error (catches typos).
@@ -50,6 +52,12 @@ struct amil_config {
 	char stats_json[PATH_MAX];     /* "" = none */
 	uint32_t dedupe_capacity;      /* entries per worker, default 1048576 */
 	uint64_t dedupe_retention_s;   /* default 86400 */
+	char ledger_dir[PATH_MAX];     /* required unless no_ledger */
+	bool no_ledger;                /* --no-ledger: ACKs from memory */
+	uint32_t ledger_batch;         /* records per commit, default 4096 */
+	uint32_t ledger_wait_us;       /* default 100 */
+	uint32_t ledger_segment_mb;    /* default 64 */
+	uint32_t ledger_pending;       /* held ACKs per worker, power of 2, default 4096 */
 	uint32_t burst;                /* 1..64, default 32 */
 	uint32_t ring_size;            /* power of two, default 4096 */
 	uint32_t mbufs;                /* per socket, default 16383 */

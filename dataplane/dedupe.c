@@ -101,6 +101,10 @@
 /* dedupe.h's minimum; also rte_hash's (one bucket of 8 entries). */
 #define CAPACITY_MIN 8
 
+/* key.zero of a forgotten entry (amil_dedupe_forget): real keys have 0
+ * there, so a tombstone never compares equal to one. */
+#define TOMBSTONE 1u
+
 /* One cache line: everything an answer or an eviction needs. */
 struct entry {
 	struct amil_dedupe_key key;    /* for rte_hash_del_key on eviction */
@@ -217,7 +221,7 @@ amil_dedupe_free(struct amil_dedupe *d)
  */
 static inline struct entry *
 insert(struct amil_dedupe *d, const struct amil_dedupe_key *key,
-       const struct amil_dedupe_val *val, uint64_t now_tsc)
+       const struct amil_dedupe_val *val, uint64_t now_tsc, bool force)
 {
 	uint32_t count = d->count, slot;
 	struct entry *e;
@@ -225,15 +229,20 @@ insert(struct amil_dedupe *d, const struct amil_dedupe_key *key,
 
 	if (count == d->capacity) {
 		e = &d->entries[d->head];
-		if (now_tsc < e->insert_tsc || now_tsc - e->insert_tsc < d->retention_tsc)
-			return NULL;
-		ret = rte_hash_del_key(d->hash, &e->key);
-		assert(ret >= 0);      /* every FIFO entry is in the hash */
-		RTE_SET_USED(ret);
+		if (unlikely(e->key.zero == TOMBSTONE)) {
+			/* Forgotten: already out of the hash, nothing to age. */
+		} else {
+			if (!force && (now_tsc < e->insert_tsc ||
+				       now_tsc - e->insert_tsc < d->retention_tsc))
+				return NULL;
+			ret = rte_hash_del_key(d->hash, &e->key);
+			assert(ret >= 0);      /* every live FIFO entry is in the hash */
+			RTE_SET_USED(ret);
+			/* Relaxed: a statistic read from other lcores; only we write it. */
+			__atomic_store_n(&d->evictions, d->evictions + 1, __ATOMIC_RELAXED);
+		}
 		d->head = d->head + 1 == d->capacity ? 0 : d->head + 1;
 		count--;
-		/* Relaxed: a statistic read from other lcores; only we write it. */
-		__atomic_store_n(&d->evictions, d->evictions + 1, __ATOMIC_RELAXED);
 	}
 
 	slot = d->head + count;
@@ -319,7 +328,7 @@ amil_dedupe_record_burst(struct amil_dedupe *d, const struct amil_dedupe_key *ke
 		}
 
 		orig[i] = NULL;
-		e = insert(d, &keys[i], &vals[i], now_tsc);
+		e = insert(d, &keys[i], &vals[i], now_tsc, false);
 		if (e == NULL) {
 			result[i] = AMIL_DEDUPE_FULL;
 			continue;
@@ -348,4 +357,54 @@ uint64_t
 amil_dedupe_evictions(const struct amil_dedupe *d)
 {
 	return __atomic_load_n(&d->evictions, __ATOMIC_RELAXED);
+}
+
+int
+amil_dedupe_forget(struct amil_dedupe *d, const struct amil_dedupe_key *key)
+{
+	void *data = NULL;
+	struct entry *e;
+
+	if (rte_hash_lookup_data(d->hash, key, &data) < 0)
+		return -ENOENT;
+	e = data;
+	if (!key_eq(&e->key, key))
+		return -ENOENT;
+	rte_hash_del_key(d->hash, key);
+	/* The slot stays in the FIFO (no holes to compact) until it reaches
+	 * the head, where insert() drops it without an age check. */
+	e->key.zero = TOMBSTONE;
+	return 0;
+}
+
+int
+amil_dedupe_restore(struct amil_dedupe *d, const struct amil_dedupe_key *key,
+		    const struct amil_dedupe_val *val, uint64_t insert_tsc)
+{
+	uint64_t newest = 0;
+	bool evicted;
+	uint64_t ev0 = d->evictions;
+	struct entry *e;
+
+	if (key->zero != 0)
+		return -EINVAL;
+	/* A later record of the same key (accepted again after the first
+	 * aged out) replaces the earlier one. */
+	amil_dedupe_forget(d, key);
+	if (d->count > 0) {
+		uint32_t last = d->head + d->count - 1;
+
+		if (last >= d->capacity)
+			last -= d->capacity;
+		newest = d->entries[last].insert_tsc;
+	}
+	/* The FIFO must stay in time order even if the wall clock that dated
+	 * the records stepped back. */
+	if (insert_tsc < newest)
+		insert_tsc = newest;
+	e = insert(d, key, val, insert_tsc, true);
+	if (e == NULL)
+		return -ENOSPC;
+	evicted = d->evictions != ev0;
+	return evicted ? 1 : 0;
 }

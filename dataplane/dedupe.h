@@ -99,6 +99,27 @@ unsigned amil_dedupe_record_burst(struct amil_dedupe *d,
 				  uint64_t now_tsc, uint8_t *result,
 				  const struct amil_dedupe_val **orig);
 
+/**
+ * Forget @key: a donation recorded as NEW whose ledger record was refused
+ * (disk error), so a retransmit is treated as new.  The slot is reused when
+ * it reaches the head of the FIFO.
+ * @return 0, or -ENOENT if @key is not present.  Owning lcore only.
+ */
+int amil_dedupe_forget(struct amil_dedupe *d, const struct amil_dedupe_key *key);
+
+/**
+ * Start-up recovery: insert @key -> @val as recorded at @insert_tsc (the
+ * record's age translated to this boot's TSC).  Call in ledger order; an
+ * earlier entry of the same key is replaced; a time earlier than the
+ * newest entry is raised to it (FIFO order).  When the table is full the
+ * oldest entry is evicted whatever its age (the ledger holds more than the
+ * table can: the newest records win).
+ * @return 0, 1 when an entry was evicted for it, -EINVAL, or -ENOSPC
+ *   (internal failure).  Before the owning worker starts.
+ */
+int amil_dedupe_restore(struct amil_dedupe *d, const struct amil_dedupe_key *key,
+			const struct amil_dedupe_val *val, uint64_t insert_tsc);
+
 /** Entries in use / capacity.  Exact on the owning lcore; a snapshot elsewhere. */
 uint32_t amil_dedupe_count(const struct amil_dedupe *d);
 uint32_t amil_dedupe_capacity(const struct amil_dedupe *d);

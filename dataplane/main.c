@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@
 
 #include "amil_centers.h"
 #include "config.h"
+#include "ledger.h"
 #include "net.h"
 #include "port.h"
 #include "route.h"
@@ -74,6 +76,7 @@ struct app {
 	unsigned nb_workers;
 	struct worker_ctx wk[RTE_MAX_LCORE];
 	struct amil_worker *rtc;       /* run-to-completion worker (one lcore) */
+	struct amil_ledger *ledger;    /* NULL with --no-ledger */
 	bool direct_tx;
 	uint16_t burst;
 	bool ports_started[RTE_MAX_ETHPORTS];
@@ -141,6 +144,27 @@ tx_by_port(struct amil_lcore_stats *st, uint16_t queue, struct rte_mbuf **m, uin
 	}
 }
 
+/* Send a worker's ACKs: on its own TX queue, or through the I/O lcore. */
+static void
+worker_emit(struct worker_ctx *c, bool direct, struct rte_mbuf **out, uint16_t nout)
+{
+	unsigned done = 0;
+
+	if (nout == 0)
+		return;
+	if (direct) {
+		tx_by_port(c->st, c->txq, out, nout);
+		return;
+	}
+	/* The I/O lcore keeps draining until every worker is done, so this
+	 * wait is bounded. */
+	while (done < nout) {
+		done += rte_ring_enqueue_burst(c->tx_ring, (void **)out + done, nout - done, NULL);
+		if (done < nout)
+			rte_pause();
+	}
+}
+
 static int
 worker_main(void *arg)
 {
@@ -150,35 +174,26 @@ worker_main(void *arg)
 	const bool direct = c->tx_ring == NULL;
 
 	for (;;) {
-		unsigned n = rte_ring_dequeue_burst(c->rx_ring, (void **)in, burst, NULL);
-		uint16_t nout;
+		unsigned n = 0;
+		uint16_t nout, nrel;
 
-		if (n == 0) {
+		/* Held ACKs (ledger) bound what may be taken: a worker the
+		 * disk holds back leaves frames in its ring, and the ring full
+		 * stops the I/O lcore's RX (backpressure, nothing dropped). */
+		if (amil_worker_room(c->w) >= burst)
+			n = rte_ring_dequeue_burst(c->rx_ring, (void **)in, burst, NULL);
+		nout = n > 0 ? amil_worker_process(c->w, in, (uint16_t)n, out, rte_rdtsc()) : 0;
+		worker_emit(c, direct, out, nout);
+		nrel = amil_worker_release(c->w, out, AMIL_WORKER_BURST_MAX);
+		worker_emit(c, direct, out, nrel);
+		if (n == 0 && nrel == 0) {
 			/* Acquire pairs with the I/O lcore's release: once the flag
 			 * is seen, no more frames will be enqueued, so an empty
-			 * ring means done. */
+			 * ring and nothing held means done. */
 			if (__atomic_load_n(&stop_workers, __ATOMIC_ACQUIRE) &&
-			    rte_ring_empty(c->rx_ring))
+			    rte_ring_empty(c->rx_ring) && amil_worker_held(c->w) == 0)
 				break;
 			rte_pause();
-			continue;
-		}
-		nout = amil_worker_process(c->w, in, (uint16_t)n, out, rte_rdtsc());
-		if (nout == 0)
-			continue;
-		if (direct) {
-			tx_by_port(c->st, c->txq, out, nout);
-		} else {
-			unsigned done = 0;
-
-			/* The I/O lcore keeps draining until every worker is done,
-			 * so this wait is bounded. */
-			while (done < nout) {
-				done += rte_ring_enqueue_burst(c->tx_ring, (void **)out + done,
-							       nout - done, NULL);
-				if (done < nout)
-					rte_pause();
-			}
 		}
 	}
 	__atomic_fetch_add(&workers_done, 1, __ATOMIC_RELEASE);
@@ -297,24 +312,45 @@ io_poll_port(struct app *a, uint16_t port)
 static inline bool
 rings_have_room(const struct app *a)
 {
+	if (a->rtc != NULL)
+		return amil_worker_room(a->rtc) >= a->burst;
 	for (unsigned w = 0; w < a->nb_workers; w++)
 		if (rte_ring_free_count(a->wk[w].rx_ring) < a->burst)
 			return false;
 	return true;
 }
 
+/* Run-to-completion: transmit the ACKs the ledger let go. */
+static uint16_t
+rtc_release(struct app *a)
+{
+	struct rte_mbuf *out[AMIL_WORKER_BURST_MAX];
+	uint16_t n = amil_worker_release(a->rtc, out, AMIL_WORKER_BURST_MAX);
+
+	if (n > 0)
+		tx_by_port(a->io_st, 0, out, n);
+	return n;
+}
+
 static void
 io_main(struct app *a)
 {
 	while (!stop_rx) {
-		if (a->rtc != NULL || rings_have_room(a))
+		if (rings_have_room(a))
 			for (uint16_t p = 0; p < a->nb_ports; p++)
 				io_poll_port(a, p);
 		else
 			rte_pause();
-		if (!a->direct_tx && a->rtc == NULL)
+		if (a->rtc != NULL)
+			rtc_release(a);
+		else if (!a->direct_tx)
 			drain_tx_rings(a);
 	}
+	/* Run-to-completion: every held ACK goes out before we stop. */
+	if (a->rtc != NULL)
+		while (amil_worker_held(a->rtc) > 0)
+			if (rtc_release(a) == 0)
+				rte_pause();
 	/* RX stopped: let workers finish what they hold and keep moving their
 	 * ACKs out until every one of them is done. */
 	__atomic_store_n(&stop_workers, 1, __ATOMIC_RELEASE);
@@ -446,6 +482,8 @@ setup_workers(struct app *a)
 		.nb_ports = a->nb_ports,
 		.dedupe_capacity = a->cfg.dedupe_capacity,
 		.dedupe_retention_tsc = retention_tsc,
+		.ledger = a->ledger,
+		.held_capacity = a->cfg.ledger_pending,
 	};
 
 	if (a->nb_workers == 0) {
@@ -489,6 +527,7 @@ setup_workers(struct app *a)
 				goto fail_alloc;
 		}
 		wc.worker_id = id;
+		wc.lane = id;
 		wc.socket_id = socket;
 		wc.stats = c->st;
 		c->w = amil_worker_create(&wc);
@@ -506,6 +545,134 @@ fail_alloc:
 		     "(give EAL more memory with -m, or lower --dedupe-capacity/--ring-size)\n",
 		id, a->cfg.ring_size, a->cfg.dedupe_capacity, rte_strerror(rte_errno));
 	return -ENOMEM;
+}
+
+/* Create the ledger's lanes (before the workers, which hold a lane each). */
+static int
+setup_ledger(struct app *a)
+{
+	struct amil_ledger_params lp = {
+		.dir = a->cfg.ledger_dir,
+		.node_id = a->cfg.node_id,
+		.nb_lanes = a->nb_workers ? a->nb_workers : 1,
+		.lane_size = a->cfg.ledger_pending,
+		.batch_max = a->cfg.ledger_batch,
+		.max_wait_ns = (uint64_t)a->cfg.ledger_wait_us * 1000,
+		.segment_bytes = (uint64_t)a->cfg.ledger_segment_mb << 20,
+		.counters = amil_stats_ledger(a->stats),
+	};
+
+	if (a->cfg.no_ledger) {
+		printf(PROG ": ledger: OFF (--no-ledger): ACCEPTED acks are sent before "
+			    "anything is on disk, a restart forgets every donation\n");
+		return 0;
+	}
+	a->ledger = amil_ledger_create(&lp);
+	if (a->ledger == NULL) {
+		fprintf(stderr, PROG ": ledger directory %s: %s\n", a->cfg.ledger_dir,
+			rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	return 0;
+}
+
+struct restore_ctx {
+	struct app *a;
+	uint64_t now_ns, now_tsc, hz, retention_ns;
+	uint64_t recovered, restored, evicted;
+};
+
+/* One intact ledger record at start-up: back into the dedupe table of the
+ * worker its key routes to, dated by its age, if still within retention. */
+static int
+restore_record(void *arg, const struct amil_ledger_rec *r)
+{
+	struct restore_ctx *x = arg;
+	struct app *a = x->a;
+	struct amil_worker *w;
+	uint64_t age_ns, age_tsc, when;
+	int rc;
+
+	x->recovered++;
+	age_ns = x->now_ns > r->accepted_ns ? x->now_ns - r->accepted_ns : 0;
+	if (age_ns >= x->retention_ns)
+		return 0;
+	age_tsc = (uint64_t)((unsigned __int128)age_ns * x->hz / 1000000000u);
+	when = x->now_tsc > age_tsc ? x->now_tsc - age_tsc : 0;
+	w = a->rtc != NULL ? a->rtc
+			   : a->wk[amil_route_worker(r->center_id, r->donation_id,
+						     a->nb_workers)].w;
+	rc = amil_worker_restore(w, r, when);
+	if (rc < 0)
+		return rc;
+	x->restored++;
+	x->evicted += (uint64_t)rc;
+	return 0;
+}
+
+/*
+ * Start-up recovery, then the writer: verify every segment, cut a torn
+ * tail, rebuild the dedupe tables so that a retransmit of anything the
+ * ledger holds is answered DUPLICATE with its original levy.
+ */
+static int
+recover_ledger(struct app *a)
+{
+	struct amil_ledger_counters *lc = amil_stats_ledger(a->stats);
+	struct amil_ledger_recovery rec;
+	struct restore_ctx x = {
+		.a = a,
+		.now_tsc = rte_rdtsc(),
+		.hz = rte_get_tsc_hz(),
+		.retention_ns = a->cfg.dedupe_retention_s * UINT64_C(1000000000),
+	};
+	struct timespec ts;
+	int rc;
+
+	if (a->ledger == NULL)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x.now_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	rc = amil_ledger_recover(a->cfg.ledger_dir, a->cfg.node_id, restore_record, &x, &rec);
+	if (rc != 0) {
+		const struct amil_ledger_damage *d = &rec.scan.damage;
+
+		if (d->kind == AMIL_LEDGER_INTACT)
+			fprintf(stderr, PROG ": ledger %s: recovery failed: %s\n", a->cfg.ledger_dir,
+				strerror(-rc));
+		else
+			fprintf(stderr,
+				PROG ": ledger %s: %s at %s byte %" PRIu64 " (record %" PRIu64 ")%s; "
+				"refusing to start: check it with 'amil-ledger verify %s'\n",
+				a->cfg.ledger_dir, amil_ledger_damage_str(d->kind), d->path, d->offset,
+				d->record_index,
+				d->kind == AMIL_LEDGER_IO_ERROR ? strerror(d->err) : "",
+				a->cfg.ledger_dir);
+		return rc;
+	}
+	AMIL_STAT_ADD(lc->recovered, x.recovered);
+	AMIL_STAT_ADD(lc->restored, x.restored);
+	AMIL_STAT_ADD(lc->tail_cut_bytes, rec.scan.tail_cut_bytes);
+	printf(PROG ": ledger %s: %u segment(s), %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64
+	       "), %" PRIu64 " within the dedupe retention restored%s\n",
+	       a->cfg.ledger_dir, rec.scan.segments, rec.scan.records, rec.scan.first_seq,
+	       rec.scan.last_seq, x.restored,
+	       x.evicted ? " (some evicted: dedupe capacity below what the ledger holds)" : "");
+	if (rec.scan.tail_cut_bytes > 0)
+		printf(PROG ": ledger: cut a torn tail of %" PRIu64 " bytes (%" PRIu64
+		       " intact-looking records, never acknowledged); saved to %s\n",
+		       rec.scan.tail_cut_bytes, rec.scan.tail_cut_records, rec.scan.tail_saved);
+	rc = amil_ledger_start(a->ledger, rec.next_seq);
+	if (rc != 0) {
+		fprintf(stderr, PROG ": ledger %s: cannot start a segment at seq %" PRIu64 ": %s\n",
+			a->cfg.ledger_dir, rec.next_seq, strerror(-rc));
+		return rc;
+	}
+	printf(PROG ": ledger: group commit up to %u records or %u us, %u acks held per worker "
+	       "at most, segments of %u MiB\n",
+	       a->cfg.ledger_batch, a->cfg.ledger_wait_us, a->cfg.ledger_pending,
+	       a->cfg.ledger_segment_mb);
+	return 0;
 }
 
 static int
@@ -546,6 +713,8 @@ teardown(struct app *a)
 		rte_ring_free(a->wk[w].tx_ring);
 	}
 	amil_worker_free(a->rtc);
+	amil_ledger_free(a->ledger);
+	a->ledger = NULL;
 	for (unsigned s = 0; s < RTE_MAX_NUMA_NODES; s++)
 		rte_mempool_free(a->pool[s]);
 }
@@ -612,7 +781,8 @@ main(int argc, char **argv)
 					(int)rte_socket_id());
 	if (a->io_st == NULL)
 		goto out_stats;
-	if (setup_ports(a) != 0 || setup_workers(a) != 0)
+	if (setup_ports(a) != 0 || setup_ledger(a) != 0 || setup_workers(a) != 0 ||
+	    recover_ledger(a) != 0)
 		goto out_teardown;
 	if (amil_stats_telemetry_register(a->stats) != 0)
 		fprintf(stderr, PROG ": warning: telemetry commands not registered\n");
@@ -638,6 +808,9 @@ main(int argc, char **argv)
 	}
 	io_main(a);
 	rte_eal_mp_wait_lcore();
+	/* Every worker released every held ACK, so the writer has settled
+	 * all it was given: stop it before the counters are read. */
+	amil_ledger_stop(a->ledger);
 
 	/* Closing the ports flushes what drivers buffer (pcap output). */
 	amil_stats_hw_snapshot(a->stats);

@@ -31,7 +31,34 @@ struct amil_stats {
 	struct lcore_entry lcore[RTE_MAX_LCORE];
 	uint64_t hw_missed[AMIL_MAX_PORTS];  /* rte_eth_stats.imissed at snapshot */
 	uint64_t hw_nombuf[AMIL_MAX_PORTS];  /* rte_eth_stats.rx_nombuf at snapshot */
+	struct amil_ledger_counters ledger;  /* written by the ledger writer */
 };
+
+/* Name -> field of struct amil_ledger_counters, for JSON and telemetry. */
+static const struct {
+	const char *name;
+	size_t off;
+} ledger_fields[] = {
+#define LF(f) {#f, offsetof(struct amil_ledger_counters, f)}
+	LF(enabled), LF(records), LF(batches), LF(bytes), LF(refused), LF(write_errors),
+	LF(alarm), LF(last_errno), LF(segments), LF(next_seq), LF(sync_ns_total),
+	LF(sync_ns_max), LF(batch_max_seen), LF(recovered), LF(restored), LF(tail_cut_bytes),
+#undef LF
+};
+
+static uint64_t
+ledger_get(const struct amil_stats *s, size_t i)
+{
+	const uint64_t *p = (const uint64_t *)((const char *)&s->ledger + ledger_fields[i].off);
+
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+struct amil_ledger_counters *
+amil_stats_ledger(struct amil_stats *s)
+{
+	return &s->ledger;
+}
 
 /* Telemetry callbacks carry no user pointer in DPDK 22.11. */
 static struct amil_stats *tel_stats;
@@ -401,7 +428,11 @@ amil_stats_write_json(const struct amil_stats *s, FILE *f)
 			i128_str(e->amount_minor, b1), i128_str(e->levy_minor, b2));
 		first = 0;
 	}
-	fputs("]}\n", f);
+	fputs("], \"ledger\": {", f);
+	for (size_t i = 0; i < RTE_DIM(ledger_fields); i++)
+		fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", ledger_fields[i].name,
+			ledger_get(s, i));
+	fputs("}}\n", f);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -459,6 +490,23 @@ amil_stats_print_summary(const struct amil_stats *s, FILE *f)
 	if (t.overflow)
 		fprintf(f, "  %" PRIu64 " accepted donations in currencies beyond the %d tracked\n",
 			t.overflow, AMIL_TOTALS_SLOTS);
+	if (!s->ledger.enabled) {
+		fprintf(f, "  ledger: off (--no-ledger): ACKs were sent from memory\n");
+		return;
+	}
+	fprintf(f,
+		"  ledger: %" PRIu64 " records durable in %" PRIu64 " batches (largest %" PRIu64
+		"), write+fdatasync mean %.3f ms max %.3f ms; next seq %" PRIu64 "\n",
+		s->ledger.records, s->ledger.batches, s->ledger.batch_max_seen,
+		s->ledger.batches ? (double)s->ledger.sync_ns_total / (double)s->ledger.batches / 1e6
+				  : 0.0,
+		(double)s->ledger.sync_ns_max / 1e6, s->ledger.next_seq);
+	if (s->ledger.refused || s->ledger.write_errors)
+		fprintf(f,
+			"  ledger: %" PRIu64 " records REFUSED (answered UNAVAILABLE) in %" PRIu64
+			" failed batches, last error %s%s\n",
+			s->ledger.refused, s->ledger.write_errors, strerror((int)s->ledger.last_errno),
+			s->ledger.alarm ? "; ALARM still raised" : "");
 }
 
 /* ---- DPDK telemetry ------------------------------------------------------ */
@@ -625,6 +673,19 @@ tel_cmd_list(const char *cmd, const char *params, struct rte_tel_data *d)
 /* /amil/totals: "USD/2" -> {accepted, amount_minor, levy_minor} (strings:
  * 128-bit values do not fit telemetry's u64). */
 static int
+tel_cmd_ledger(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	RTE_SET_USED(cmd);
+	RTE_SET_USED(params);
+	if (tel_stats == NULL)
+		return -EINVAL;
+	rte_tel_data_start_dict(d);
+	for (size_t i = 0; i < RTE_DIM(ledger_fields); i++)
+		rte_tel_data_add_dict_u64(d, ledger_fields[i].name, ledger_get(tel_stats, i));
+	return 0;
+}
+
+static int
 tel_cmd_totals(const char *cmd, const char *params, struct rte_tel_data *d)
 {
 	struct amil_stats *s = tel_stats;
@@ -670,6 +731,8 @@ amil_stats_telemetry_register(struct amil_stats *s)
 					 "AMIL worker ids. No parameters");
 	rc |= rte_telemetry_register_cmd("/amil/worker", tel_cmd_worker,
 					 "Counters of one AMIL worker. Parameters: int worker_id");
+	rc |= rte_telemetry_register_cmd("/amil/ledger", tel_cmd_ledger,
+					 "Ledger writer counters. No parameters");
 	rc |= rte_telemetry_register_cmd("/amil/totals", tel_cmd_totals,
 					 "Accepted amounts and levies per currency/exponent. No parameters");
 	return rc ? -EEXIST : 0;

@@ -71,6 +71,27 @@ struct amil_totals {
 	struct amil_total slot[AMIL_TOTALS_SLOTS];
 };
 
+/* The ledger writer's counters (dataplane/ledger.h); written by the writer
+ * thread only, read with AMIL_STAT_GET. */
+struct amil_ledger_counters {
+	uint64_t enabled;              /* 1 when a ledger is configured */
+	uint64_t records;              /* made durable since start */
+	uint64_t batches;              /* durable batches (one fdatasync each) */
+	uint64_t bytes;                /* record bytes made durable */
+	uint64_t refused;              /* records refused on a disk error */
+	uint64_t write_errors;         /* batches that failed */
+	uint64_t alarm;                /* 1 while the disk refuses writes */
+	uint64_t last_errno;           /* errno of the last failure, 0 if none */
+	uint64_t segments;             /* segments opened since start */
+	uint64_t next_seq;             /* sequence number of the next record */
+	uint64_t sync_ns_total;        /* time in write + fdatasync */
+	uint64_t sync_ns_max;
+	uint64_t batch_max_seen;       /* largest batch, records */
+	uint64_t recovered;            /* intact records read at start-up */
+	uint64_t restored;             /* of which put back in dedupe tables */
+	uint64_t tail_cut_bytes;       /* cut from a torn tail at start-up */
+};
+
 struct amil_lcore_stats {
 	struct amil_port_counters port[AMIL_MAX_PORTS];
 	struct amil_worker_counters worker;
@@ -126,6 +147,10 @@ amil_totals_end(struct amil_totals *t)
 
 /** Register /amil/stats, /amil/ports, /amil/workers and /amil/totals with DPDK
  *  telemetry.  One registry per process.  @return 0 or negative errno. */
+/** The ledger counters, for the ledger writer to update and main to fill
+ * in at recovery.  Lives as long as @s. */
+struct amil_ledger_counters *amil_stats_ledger(struct amil_stats *s);
+
 int amil_stats_telemetry_register(struct amil_stats *s);
 
 /**

@@ -25,9 +25,33 @@
 
 _Static_assert(AMIL_WORKER_BURST_MAX <= AMIL_DEDUPE_BURST_MAX, "worker burst fits dedupe burst");
 
+/* An ACK waiting for the ledger (durable acknowledgement). */
+struct held {
+	struct rte_mbuf *m;            /* ACK written and signed, not turned around */
+	uint64_t wait;                 /* release once the lane settled this far */
+	uint64_t wseq;                 /* ACCEPTED: its own record's wseq; else 0 */
+	int64_t amount_minor;          /* for totals, counted at release */
+	int64_t levy_minor;
+	int16_t cur_idx;
+	uint8_t exponent;
+	uint8_t status;
+	uint8_t reason;
+};
+
+#define REFUSED_CACHE 64
+
 struct amil_worker {
 	struct amil_worker_conf conf;
 	struct amil_dedupe *dedupe;
+	/* Ledger mode only: held ACKs, a power-of-2 ring of conf.held_capacity. */
+	struct held *held;
+	uint32_t held_mask;
+	uint32_t held_head;            /* free-running indexes */
+	uint32_t held_tail;
+	uint32_t held_dep;             /* held DUPLICATE/CONFLICT answers */
+	uint64_t submitted;            /* lane wseq of the last record submitted */
+	uint64_t refused[REFUSED_CACHE]; /* refusals taken off the lane, ascending */
+	unsigned refused_i, refused_n;
 };
 
 struct amil_worker *
@@ -58,8 +82,24 @@ amil_worker_create(const struct amil_worker_conf *c)
 	w->dedupe = amil_dedupe_create(&dp);
 	if (w->dedupe == NULL)
 		goto fail_dedupe;
+	if (c->ledger != NULL) {
+		if (c->held_capacity < 2 * AMIL_WORKER_BURST_MAX ||
+		    !rte_is_power_of_2(c->held_capacity)) {
+			rte_errno = EINVAL;
+			goto fail_held;
+		}
+		w->held = rte_zmalloc_socket("amil_held", (size_t)c->held_capacity * sizeof(struct held),
+					     RTE_CACHE_LINE_SIZE, c->socket_id);
+		if (w->held == NULL) {
+			rte_errno = ENOMEM;
+			goto fail_held;
+		}
+		w->held_mask = c->held_capacity - 1;
+	}
 	return w;
 
+fail_held:
+	amil_dedupe_free(w->dedupe);
 fail_dedupe:
 	rte_free(w);
 	return NULL;
@@ -71,6 +111,10 @@ amil_worker_free(struct amil_worker *w)
 	if (w == NULL)
 		return;
 	amil_dedupe_free(w->dedupe);
+	if (w->held != NULL)
+		for (uint32_t i = w->held_head; i != w->held_tail; i++)
+			rte_pktmbuf_free(w->held[i & w->held_mask].m);
+	rte_free(w->held);
 	rte_free(w);
 }
 
@@ -98,6 +142,234 @@ prefetch_frame(struct rte_mbuf *m)
 	rte_prefetch0(p + AMIL_WIRE_LEN - 1);
 }
 
+/* The ledger record of a NEW donation; seq and time come from the writer. */
+static inline void
+encode_record(const struct amil_worker *w, uint8_t *buf, const struct amil_donation *d,
+	      const struct amil_dedupe_val *v)
+{
+	const struct amil_ledger_rec r = {
+		.center_id = d->center_id,
+		.donation_id = d->donation_id,
+		.donor_id = d->donor_id,
+		.campaign_id = d->campaign_id,
+		.currency = {d->currency[0], d->currency[1], d->currency[2]},
+		.exponent = d->exponent,
+		.amount_minor = v->amount_minor,
+		.levy_minor = v->levy_minor,
+		.node_id = w->conf.node_id,
+		.worker = (uint16_t)w->conf.worker_id,
+		.rate_bp = (uint16_t)w->conf.rate_bp,
+	};
+
+	amil_ledger_rec_encode(buf, &r);
+}
+
+/* Rewrite a held ACK as REJECTED/UNAVAILABLE ("retry later"), re-signed. */
+static void
+make_unavailable(const struct amil_worker *w, struct held *h)
+{
+	uint8_t *p = payload_of(h->m);
+	struct amil_ack a;
+
+	amil_wire_ack_decode(p, &a);
+	a.status = AMIL_ACK_REJECTED;
+	a.reason = AMIL_REASON_UNAVAILABLE;
+	a.amount_minor = 0;
+	a.levy_minor = 0;
+	amil_wire_ack_encode(p, &a);
+	amil_wire_sign(p, amil_centers_key(w->conf.centers, a.center_id));
+	h->status = AMIL_ACK_REJECTED;
+	h->reason = AMIL_REASON_UNAVAILABLE;
+	h->wseq = 0;
+}
+
+static inline bool
+is_dependent(const struct held *h)
+{
+	return h->status == AMIL_ACK_DUPLICATE ||
+	       (h->status == AMIL_ACK_REJECTED && h->reason == AMIL_REASON_CONFLICT);
+}
+
+/*
+ * Queue a burst's ACKs behind the ledger.  The NEW records are submitted in
+ * one call; every ACK of the burst waits until the lane settled the last of
+ * them, so a DUPLICATE never leaves before the original it vouches for is
+ * durable.  A lane without room (only if the caller ignored
+ * amil_worker_room) refuses the NEW ones as UNAVAILABLE.
+ */
+static void
+hold_burst(struct amil_worker *w, struct held *hinfo, const uint8_t *rec_of, unsigned n,
+	   uint8_t (*recs)[AMIL_LEDGER_REC_LEN], unsigned nrec)
+{
+	uint64_t last = w->submitted, first;
+
+	if (nrec > 0) {
+		last = amil_ledger_submit(w->conf.ledger, w->conf.lane, recs, nrec);
+		if (unlikely(last == 0)) {
+			for (unsigned k = 0; k < n; k++)
+				if (rec_of[k] != 0xff) {
+					struct amil_ack a;
+					struct amil_dedupe_key key;
+
+					amil_wire_ack_decode(payload_of(hinfo[k].m), &a);
+					key = (struct amil_dedupe_key){a.center_id, 0, a.donation_id};
+					amil_dedupe_forget(w->dedupe, &key);
+					make_unavailable(w, &hinfo[k]);
+				}
+			last = w->submitted;
+			nrec = 0;
+		}
+		w->submitted = last;
+	}
+	first = last - nrec + 1;
+	for (unsigned k = 0; k < n; k++) {
+		struct held *h = &w->held[w->held_tail++ & w->held_mask];
+
+		*h = hinfo[k];
+		h->wait = last;
+		h->wseq = nrec > 0 && rec_of[k] != 0xff ? first + rec_of[k] : 0;
+		if (is_dependent(h))
+			w->held_dep++;
+	}
+}
+
+/* The next refused wseq of our lane, 0 if none is known yet. */
+static inline uint64_t
+next_refused(struct amil_worker *w)
+{
+	if (w->refused_i == w->refused_n) {
+		w->refused_i = 0;
+		w->refused_n = amil_ledger_refused(w->conf.ledger, w->conf.lane, w->refused,
+						   REFUSED_CACHE);
+		if (w->refused_n == 0)
+			return 0;
+	}
+	return w->refused[w->refused_i];
+}
+
+/* The record of @h was refused: answer UNAVAILABLE, forget the donation,
+ * and change the held answers that vouched for it. */
+static void
+refuse(struct amil_worker *w, uint32_t idx)
+{
+	struct held *h = &w->held[idx & w->held_mask];
+	struct amil_dedupe_key key;
+	struct amil_ack a;
+
+	amil_wire_ack_decode(payload_of(h->m), &a);
+	key = (struct amil_dedupe_key){a.center_id, 0, a.donation_id};
+	amil_dedupe_forget(w->dedupe, &key);
+	make_unavailable(w, h);
+	if (w->held_dep == 0)
+		return;
+	for (uint32_t i = idx + 1; i != w->held_tail; i++) {
+		struct held *o = &w->held[i & w->held_mask];
+		struct amil_ack b;
+
+		if (!is_dependent(o))
+			continue;
+		amil_wire_ack_decode(payload_of(o->m), &b);
+		if (b.center_id == a.center_id && b.donation_id == a.donation_id) {
+			w->held_dep--;
+			make_unavailable(w, o);
+		}
+	}
+}
+
+uint16_t
+amil_worker_release(struct amil_worker *w, struct rte_mbuf **out, uint16_t max)
+{
+	const struct amil_worker_conf *c = &w->conf;
+	struct amil_worker_counters *wc = &c->stats->worker;
+	uint64_t accepted = 0, duplicate = 0, rejected = 0, settled;
+	uint16_t nout = 0;
+
+	if (w->held == NULL || w->held_head == w->held_tail)
+		return 0;
+	settled = amil_ledger_settled(c->ledger, c->lane);
+	amil_totals_begin(&c->stats->totals);
+	while (nout < max && w->held_head != w->held_tail) {
+		uint32_t idx = w->held_head;
+		struct held *h = &w->held[idx & w->held_mask];
+
+		if (h->wait > settled)
+			break;
+		if (h->wseq != 0) {
+			uint64_t r = next_refused(w);
+
+			/* Ascending, one per refused record: a smaller one
+			 * would be a record we never held (defensive). */
+			while (r != 0 && r < h->wseq) {
+				w->refused_i++;
+				r = next_refused(w);
+			}
+			if (r == h->wseq) {
+				w->refused_i++;
+				refuse(w, idx);
+			}
+		}
+		switch (h->status) {
+		case AMIL_ACK_ACCEPTED:
+			amil_totals_add(&c->stats->totals, h->cur_idx, h->exponent, h->amount_minor,
+					h->levy_minor);
+			accepted++;
+			break;
+		case AMIL_ACK_DUPLICATE:
+			duplicate++;
+			break;
+		default:
+			rejected++;
+			AMIL_STAT_ADD(wc->rejected[h->reason < AMIL_REASON_MAX ? h->reason : 0], 1);
+			break;
+		}
+		if (is_dependent(h))
+			w->held_dep--;
+		amil_net_reply_udp(&c->net[h->m->port], h->m);
+		out[nout++] = h->m;
+		w->held_head++;
+	}
+	amil_totals_end(&c->stats->totals);
+	if (nout > 0) {
+		AMIL_STAT_ADD(wc->tx, nout);
+		if (accepted)
+			AMIL_STAT_ADD(wc->accepted, accepted);
+		if (duplicate)
+			AMIL_STAT_ADD(wc->duplicate, duplicate);
+	}
+	RTE_SET_USED(rejected);
+	return nout;
+}
+
+uint32_t
+amil_worker_room(const struct amil_worker *w)
+{
+	if (w->held == NULL)
+		return UINT32_MAX;
+	return w->held_mask + 1 - (w->held_tail - w->held_head);
+}
+
+uint32_t
+amil_worker_held(const struct amil_worker *w)
+{
+	return w->held == NULL ? 0 : w->held_tail - w->held_head;
+}
+
+int
+amil_worker_restore(struct amil_worker *w, const struct amil_ledger_rec *r, uint64_t insert_tsc)
+{
+	const struct amil_dedupe_key key = {r->center_id, 0, r->donation_id};
+	const struct amil_dedupe_val val = {
+		.donor_id = r->donor_id,
+		.campaign_id = r->campaign_id,
+		.currency = {r->currency[0], r->currency[1], r->currency[2]},
+		.exponent = r->exponent,
+		.amount_minor = r->amount_minor,
+		.levy_minor = r->levy_minor,
+	};
+
+	return amil_dedupe_restore(w->dedupe, &key, &val, insert_tsc);
+}
+
 uint16_t
 amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 		    struct rte_mbuf **out, uint64_t now_tsc)
@@ -116,6 +388,13 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 	const struct amil_dedupe_val *dorig[AMIL_WORKER_BURST_MAX];
 	uint8_t stage_of[AMIL_WORKER_BURST_MAX];
 	struct rte_mbuf *dropped[AMIL_WORKER_BURST_MAX];
+	/* Ledger mode: one record per NEW donation, and per ACK what release
+	 * needs to count it. */
+	uint8_t recs[AMIL_WORKER_BURST_MAX][AMIL_LEDGER_REC_LEN];
+	uint8_t rec_of[AMIL_WORKER_BURST_MAX];     /* out index -> record, or 0xff */
+	struct held hinfo[AMIL_WORKER_BURST_MAX];
+	const bool hold = w->held != NULL;
+	unsigned nrec = 0;
 	const void *vbuf[AMIL_WORKER_BURST_MAX];     /* frames to verify */
 	const uint8_t *vkey[AMIL_WORKER_BURST_MAX];
 	int vres[AMIL_WORKER_BURST_MAX];
@@ -220,6 +499,12 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 				a.status = AMIL_ACK_ACCEPTED;
 				a.amount_minor = dval[s].amount_minor;
 				a.levy_minor = dval[s].levy_minor;
+				if (hold) {
+					/* Counted when durable, in release. */
+					encode_record(w, recs[nrec], d, &dval[s]);
+					rec_of[nout] = (uint8_t)nrec++;
+					break;
+				}
 				amil_totals_add(tot, amil_currency_index(d->currency), d->exponent,
 						a.amount_minor, a.levy_minor);
 				accepted++;
@@ -228,7 +513,6 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 				a.status = AMIL_ACK_DUPLICATE;
 				a.amount_minor = dorig[s]->amount_minor;
 				a.levy_minor = dorig[s]->levy_minor;
-				duplicate++;
 				break;
 			case AMIL_DEDUPE_CONFLICT:
 				a.reason = AMIL_REASON_CONFLICT;
@@ -238,8 +522,23 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 				break;
 			}
 		}
-		if (a.status == AMIL_ACK_REJECTED)
+		if (hold) {
+			if (a.status != AMIL_ACK_ACCEPTED)
+				rec_of[nout] = 0xff;
+			hinfo[nout] = (struct held){
+				.m = m,
+				.amount_minor = a.amount_minor,
+				.levy_minor = a.levy_minor,
+				.cur_idx = (int16_t)amil_currency_index(d->currency),
+				.exponent = d->exponent,
+				.status = a.status,
+				.reason = a.reason,
+			};
+		} else if (a.status == AMIL_ACK_DUPLICATE) {
+			duplicate++;
+		} else if (a.status == AMIL_ACK_REJECTED) {
 			rejected[a.reason]++;
+		}
 		p = payload_of(m);
 		amil_wire_ack_encode(p, &a);
 		sbuf[nout] = p;
@@ -248,14 +547,21 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 	}
 	amil_totals_end(tot);
 	amil_wire_sign_burst(sbuf, skey, nout);
-	for (unsigned k = 0; k < nout; k++)
-		amil_net_reply_udp(&c->net[out[k]->port], out[k]);
+	if (hold) {
+		hold_burst(w, hinfo, rec_of, nout, recs, nrec);
+		nout = 0;
+	} else {
+		for (unsigned k = 0; k < nout; k++)
+			amil_net_reply_udp(&c->net[out[k]->port], out[k]);
+	}
 
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(dropped, nd);
 
 	/* Counters once per burst, not per frame. */
 	AMIL_STAT_ADD(wc->rx, n);
+	if (nout == 0)
+		goto out_drops;
 	AMIL_STAT_ADD(wc->tx, nout);
 	if (accepted)
 		AMIL_STAT_ADD(wc->accepted, accepted);
@@ -265,6 +571,7 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 		for (unsigned r = 1; r < AMIL_REASON_MAX; r++)
 			if (rejected[r])
 				AMIL_STAT_ADD(wc->rejected[r], rejected[r]);
+out_drops:
 	if (unlikely(nd > 0)) {
 		AMIL_STAT_ADD(wc->drop[AMIL_DROP_UNKNOWN_CENTER], drop_center);
 		AMIL_STAT_ADD(wc->drop[AMIL_DROP_BAD_TAG], drop_tag);

@@ -25,7 +25,9 @@
 #include <rte_mbuf.h>
 
 #include "amil_centers.h"
+#include "amil_ledger_format.h"
 #include "amil_wire.h"
+#include "ledger.h"
 #include "net.h"
 #include "stats.h"
 
@@ -49,6 +51,11 @@ struct amil_worker_conf {
 	uint32_t dedupe_capacity;      /* entries */
 	uint64_t dedupe_retention_tsc;
 	struct amil_lcore_stats *stats; /* this worker lcore's counters */
+	/* Durable acknowledgements (ledger.h).  NULL: ACKs leave at once and
+	 * nothing is written (--no-ledger). */
+	struct amil_ledger *ledger;
+	unsigned lane;                 /* this worker's ledger lane */
+	uint32_t held_capacity;        /* ACKs held at most; power of 2, >= 2 bursts */
 };
 
 /**
@@ -64,12 +71,40 @@ void amil_worker_free(struct amil_worker *w);
  * Process up to AMIL_WORKER_BURST_MAX classified DONATION frames.
  *
  * Frames answered (ACCEPTED, DUPLICATE, REJECTED) are rewritten into their
- * ACK and stored in @out in input order, ready to transmit on mbuf->port;
- * frames dropped (unknown center, bad tag) are freed and counted.
+ * ACK; frames dropped (unknown center, bad tag) are freed and counted.
+ * Without a ledger the ACKs are stored in @out in input order, ready to
+ * transmit on mbuf->port.  With a ledger every ACK is held (in order) and
+ * nothing is stored in @out: amil_worker_release() hands them out once the
+ * records they depend on are durable.  The caller must not pass more
+ * frames than amil_worker_room().
  * @return the number of frames in @out.  Owning lcore only.
  */
 uint16_t amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 			     struct rte_mbuf **out, uint64_t now_tsc);
+
+/**
+ * Hand out up to @max held ACKs whose records are settled, in order: an
+ * ACCEPTED whose record is durable as ACCEPTED; one whose record the disk
+ * refused as REJECTED/UNAVAILABLE (and the donation forgotten, so a
+ * retransmit is new; DUPLICATE/CONFLICT answers held for the same
+ * donation change the same way).  Counters and totals count an ACK here,
+ * when its answer is final.  Call on every poll, also when idle.
+ * @return the number stored in @out (0 without a ledger).  Owning lcore.
+ */
+uint16_t amil_worker_release(struct amil_worker *w, struct rte_mbuf **out, uint16_t max);
+
+/** Frames amil_worker_process() can take now (held ACK room). */
+uint32_t amil_worker_room(const struct amil_worker *w);
+
+/** ACKs held, waiting for the ledger. */
+uint32_t amil_worker_held(const struct amil_worker *w);
+
+/**
+ * Start-up recovery: put a ledger record back in this worker's dedupe
+ * table, dated @insert_tsc.  @return as amil_dedupe_restore().
+ */
+int amil_worker_restore(struct amil_worker *w, const struct amil_ledger_rec *r,
+			uint64_t insert_tsc);
 
 /** Entries in the worker's dedupe table (snapshot). */
 uint32_t amil_worker_dedupe_count(const struct amil_worker *w);

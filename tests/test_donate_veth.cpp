@@ -237,7 +237,7 @@ protected:
 			"net_af_packet0,iface=" + veth_a_, "--", "--ip", kIp4, "--ip6", kIp6,
 			"--centers", dir_ / "centers.txt", "--node-id", std::to_string(kNodeId),
 			"--currencies", "SAR,USD,KWD", "--stats-json", dir_ / "stats.json",
-			"--dedupe-capacity", "4096"};
+			"--dedupe-capacity", "4096", "--ledger-dir", dir_ / "ledger"};
 		int64_t end = now_ms() + kStartMs;
 
 		ASSERT_EQ(dp_.start(argv, dir_ / "dp.out", dir_ / "dp.err"), "");

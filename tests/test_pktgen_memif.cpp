@@ -107,7 +107,7 @@ TEST(PktgenMemif, HundredThousandDonationsEveryCountExact)
 				 "--file-prefix", dp_prefix, "--log-level=lib.eal:warning", "--vdev",
 				 "net_memif0,role=server,socket-abstract=no,socket=" + sock, "--",
 				 "--ip", "198.18.0.1", "--centers", centers, "--dedupe-capacity",
-				 "262144", "--stats-json", dir / "dp.json"},
+				 "262144", "--stats-json", dir / "dp.json", "--ledger-dir", dir / "ledger"},
 				dir / "dp.out", dir / "dp.err"));
 	ASSERT_TRUE(wait_for_text(dir / "dp.out", "serving", dpc, 60000))
 		<< "data plane did not come up (" << dpc.describe() << "):\n"
