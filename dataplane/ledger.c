@@ -477,14 +477,41 @@ amil_ledger_lane_room(const struct amil_ledger *l, unsigned lane)
 	return rte_ring_free_count(l->lane[lane].recs);
 }
 
+struct recover_ctx {
+	int (*on_record)(void *arg, const struct amil_ledger_rec *r);
+	void *arg;
+	uint64_t last_first_seq;       /* first_seq of the last intact header */
+};
+
+static int
+recover_segment(void *arg, const char *path, const struct amil_ledger_hdr *h, uint64_t size)
+{
+	struct recover_ctx *x = arg;
+
+	RTE_SET_USED(path);
+	RTE_SET_USED(size);
+	x->last_first_seq = h->first_seq;
+	return 0;
+}
+
+static int
+recover_record(void *arg, const struct amil_ledger_rec *r)
+{
+	struct recover_ctx *x = arg;
+
+	return x->on_record != NULL ? x->on_record(x->arg, r) : 0;
+}
+
 int
 amil_ledger_recover(const char *dir, uint32_t node_id,
 		    int (*on_record)(void *arg, const struct amil_ledger_rec *r), void *arg,
 		    struct amil_ledger_recovery *out)
 {
+	struct recover_ctx x = {.on_record = on_record, .arg = arg};
 	struct amil_ledger_scan_opts o = {
-		.on_record = on_record,
-		.arg = arg,
+		.on_record = recover_record,
+		.on_segment = recover_segment,
+		.arg = &x,
 		.repair_tail = true,
 		.node_id = node_id,
 	};
@@ -494,6 +521,11 @@ amil_ledger_recover(const char *dir, uint32_t node_id,
 	rc = amil_ledger_scan(dir, &o, &out->scan);
 	if (rc != 0)
 		return rc < 0 ? rc : -ECANCELED;
-	out->next_seq = out->scan.last_seq != 0 ? out->scan.last_seq + 1 : 1;
+	/* The sequence goes on after the last record; a ledger whose newest
+	 * segments hold no record (older ones archived) goes on from where
+	 * the last header says, never back to 1. */
+	out->next_seq = out->scan.last_seq + 1;
+	if (x.last_first_seq > out->next_seq)
+		out->next_seq = x.last_first_seq;
 	return 0;
 }
