@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -59,6 +60,8 @@ struct amil_ledger {
 	pthread_t thread;
 	bool running;
 	uint32_t stop;                 /* set (release) by amil_ledger_stop */
+	uint32_t fail_batches;         /* test hook: fail this many commits */
+	int fail_err;
 	struct lane lane[AMIL_LEDGER_LANES_MAX];
 };
 
@@ -294,6 +297,11 @@ commit(struct amil_ledger *l, uint32_t n)
 	uint64_t now = real_ns(), t0;
 	int err;
 
+	if (unlikely(__atomic_load_n(&l->fail_batches, __ATOMIC_ACQUIRE) > 0)) {
+		__atomic_fetch_sub(&l->fail_batches, 1, __ATOMIC_RELEASE);
+		return -l->fail_err;
+	}
+
 	if (l->fd >= 0 && l->seg_size + len > l->p.segment_bytes) {
 		segment_close(l);
 		err = segment_open(l);
@@ -528,4 +536,11 @@ amil_ledger_recover(const char *dir, uint32_t node_id,
 	if (x.last_first_seq > out->next_seq)
 		out->next_seq = x.last_first_seq;
 	return 0;
+}
+
+void
+amil_ledger_fail_next(struct amil_ledger *l, int err, unsigned batches)
+{
+	l->fail_err = err;
+	__atomic_store_n(&l->fail_batches, batches, __ATOMIC_RELEASE);
 }

@@ -106,6 +106,12 @@ unsigned amil_ledger_refused(struct amil_ledger *l, unsigned lane, uint64_t *wse
 /** Records @lane can still take. */
 unsigned amil_ledger_lane_room(const struct amil_ledger *l, unsigned lane);
 
+/**
+ * Test hook: the next @batches commits fail with @err (positive errno) as
+ * a full or failing disk would, without touching the file.  Any thread.
+ */
+void amil_ledger_fail_next(struct amil_ledger *l, int err, unsigned batches);
+
 /* --- recovery ------------------------------------------------------------ */
 
 struct amil_ledger_recovery {

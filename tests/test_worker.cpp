@@ -24,6 +24,10 @@
 #include "stats.h"
 #include "worker.h"
 
+#include <chrono>
+#include <filesystem>
+#include <unistd.h>
+
 AMIL_TEST_MAIN_WITH_EAL("worker")
 
 namespace {
@@ -71,9 +75,13 @@ struct Fixture : ::testing::Test {
 		c.dedupe_capacity = 8;
 		c.dedupe_retention_tsc = UINT64_MAX / 2;
 		c.stats = st;
+		c.ledger = ledger_for_test();
+		c.held_capacity = 256;
 		w = amil_worker_create(&c);
 		ASSERT_NE(w, nullptr);
 	}
+	// Fixtures with a ledger return it here (created before the worker).
+	virtual amil_ledger *ledger_for_test() { return nullptr; }
 	void TearDown() override
 	{
 		amil_worker_free(w);
@@ -132,6 +140,12 @@ struct Fixture : ::testing::Test {
 	{
 		std::vector<rte_mbuf *> out(in.size());
 		uint16_t n = amil_worker_process(w, in.data(), (uint16_t)in.size(), out.data(), 1);
+		return decode(out, n);
+	}
+
+	// Decode and verify the ACK frames out[0..n), then free them.
+	std::vector<amil_ack> decode(std::vector<rte_mbuf *> &out, uint16_t n)
+	{
 		std::vector<amil_ack> acks;
 		for (uint16_t i = 0; i < n; i++) {
 			amil_frame_addr a{};
@@ -309,6 +323,195 @@ TEST(Totals, MoreCurrenciesThanSlotsAreCountedAsOverflow)
 		amil_totals_add(&t, amil_currency_index(code), 0, 1, 0);
 	}
 	EXPECT_EQ(t.overflow, 5u);
+}
+
+// ---- with a ledger: ACKs wait for the disk ---------------------------------
+
+struct LedgerWorker : Fixture {
+	std::string dir;
+	amil_ledger *ledger = nullptr;
+	amil_ledger_counters lc{};
+
+	amil_ledger *ledger_for_test() override
+	{
+		char tmpl[] = "/tmp/amil-worker-ledger-XXXXXX";
+		amil_ledger_params p{};
+
+		if (mkdtemp(tmpl) == nullptr)
+			return nullptr;
+		dir = tmpl;
+		p.dir = tmpl;
+		p.node_id = 9;
+		p.nb_lanes = 1;
+		p.lane_size = 256;
+		p.batch_max = 64;
+		p.max_wait_ns = 0;
+		p.segment_bytes = 1 << 20;
+		p.counters = &lc;
+		ledger = amil_ledger_create(&p);
+		return ledger;
+	}
+	void TearDown() override
+	{
+		amil_ledger_stop(ledger);
+		Fixture::TearDown();  // frees the worker and what it still holds
+		amil_ledger_free(ledger);
+		std::error_code ec;
+		std::filesystem::remove_all(dir, ec);
+	}
+	// Release until @n ACKs came out (the writer runs on its own thread).
+	std::vector<amil_ack> release(size_t n, int timeout_ms = 10000)
+	{
+		std::vector<rte_mbuf *> out(AMIL_WORKER_BURST_MAX);
+		std::vector<amil_ack> acks;
+		auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+
+		while (acks.size() < n && std::chrono::steady_clock::now() < end) {
+			uint16_t k = amil_worker_release(w, out.data(), AMIL_WORKER_BURST_MAX);
+			auto got = decode(out, k);
+			acks.insert(acks.end(), got.begin(), got.end());
+			if (k == 0)
+				usleep(100);
+		}
+		return acks;
+	}
+	std::vector<amil_ledger_rec> records()
+	{
+		std::vector<amil_ledger_rec> v;
+		amil_ledger_scan_opts o{};
+		amil_ledger_scan_result r;
+
+		o.on_record = [](void *arg, const amil_ledger_rec *rec) {
+			static_cast<std::vector<amil_ledger_rec> *>(arg)->push_back(*rec);
+			return 0;
+		};
+		o.arg = &v;
+		EXPECT_EQ(amil_ledger_scan(dir.c_str(), &o, &r), 0);
+		return v;
+	}
+};
+
+TEST_F(LedgerWorker, AcksWaitUntilTheRecordIsDurable)
+{
+	ASSERT_NE(ledger, nullptr);
+	// The writer is not running: nothing may leave.
+	auto none = run({frame(don(11, 1, 1000)), frame(don(22, 2, 400))});
+	EXPECT_TRUE(none.empty());
+	EXPECT_EQ(amil_worker_held(w), 2u);
+	EXPECT_EQ(amil_worker_room(w), 254u);
+	EXPECT_TRUE(release(1, 200).empty());
+	EXPECT_EQ(st->worker.accepted, 0u) << "counted before durable";
+
+	ASSERT_EQ(amil_ledger_start(ledger, 1), 0);
+	auto acks = release(2);
+	ASSERT_EQ(acks.size(), 2u);
+	EXPECT_EQ(acks[0].donation_id, 1u);
+	EXPECT_EQ(acks[0].status, AMIL_ACK_ACCEPTED);
+	EXPECT_EQ(acks[0].levy_minor, 25);
+	EXPECT_EQ(acks[1].donation_id, 2u);
+	EXPECT_EQ(acks[1].levy_minor, 10);
+	EXPECT_EQ(st->worker.accepted, 2u);
+	EXPECT_EQ(amil_worker_held(w), 0u);
+
+	auto recs = records();
+	ASSERT_EQ(recs.size(), 2u);
+	EXPECT_EQ(recs[0].seq, 1u);
+	EXPECT_EQ(recs[0].center_id, 11u);
+	EXPECT_EQ(recs[0].donation_id, 1u);
+	EXPECT_EQ(recs[0].amount_minor, 1000);
+	EXPECT_EQ(recs[0].levy_minor, 25);
+	EXPECT_EQ(recs[0].node_id, 9u);
+	EXPECT_EQ(recs[0].rate_bp, AMIL_LEVY_RATE_BP_DEFAULT);
+	EXPECT_EQ(recs[1].seq, 2u);
+	EXPECT_EQ(recs[1].donation_id, 2u);
+}
+
+TEST_F(LedgerWorker, DuplicateLeavesOnlyAfterItsOriginal)
+{
+	ASSERT_NE(ledger, nullptr);
+	EXPECT_TRUE(run({frame(don(11, 1, 1000))}).empty());
+	EXPECT_TRUE(run({frame(don(11, 1, 1000)), frame(don(11, 1, 5))}).empty());
+	ASSERT_EQ(amil_ledger_start(ledger, 1), 0);
+	auto acks = release(3);
+	ASSERT_EQ(acks.size(), 3u);
+	EXPECT_EQ(acks[0].status, AMIL_ACK_ACCEPTED);
+	EXPECT_EQ(acks[1].status, AMIL_ACK_DUPLICATE);
+	EXPECT_EQ(acks[1].levy_minor, 25);
+	EXPECT_EQ(acks[2].status, AMIL_ACK_REJECTED);
+	EXPECT_EQ(acks[2].reason, AMIL_REASON_CONFLICT);
+	EXPECT_EQ(records().size(), 1u);
+}
+
+// The disk refuses a batch: its donations are answered UNAVAILABLE, and so
+// are the DUPLICATE/CONFLICT answers that vouched for them; a retransmit
+// afterwards is new and recorded once.
+TEST_F(LedgerWorker, RefusedRecordsAnswerUnavailableAndAreForgotten)
+{
+	ASSERT_NE(ledger, nullptr);
+	amil_ledger_fail_next(ledger, ENOSPC, 1);
+	// Both bursts' records (1, 2 and 3) are in the lane before the writer
+	// starts, so its first batch holds all three, and fails.
+	EXPECT_TRUE(run({frame(don(11, 1, 1000)), frame(don(22, 2, 400))}).empty());
+	EXPECT_TRUE(run({frame(don(11, 1, 1000)), frame(don(11, 1, 7)), frame(don(22, 3, 80))})
+			    .empty());
+	ASSERT_EQ(amil_ledger_start(ledger, 1), 0);
+	auto acks = release(5);
+	ASSERT_EQ(acks.size(), 5u);
+	const uint64_t ids[] = {1, 2, 1, 1, 3};
+	for (int i = 0; i < 5; i++) {
+		SCOPED_TRACE(i);
+		EXPECT_EQ(acks[i].donation_id, ids[i]);
+		EXPECT_EQ(acks[i].status, AMIL_ACK_REJECTED);
+		EXPECT_EQ(acks[i].reason, AMIL_REASON_UNAVAILABLE);
+		EXPECT_EQ(acks[i].levy_minor, 0);
+		EXPECT_EQ(acks[i].amount_minor, 0);
+	}
+	EXPECT_EQ(st->worker.rejected[AMIL_REASON_UNAVAILABLE], 5u);
+	EXPECT_EQ(st->worker.accepted, 0u);
+	EXPECT_EQ(st->worker.duplicate, 0u);
+	EXPECT_EQ(lc.refused, 3u);
+	EXPECT_EQ(lc.write_errors, 1u);
+	EXPECT_EQ(lc.last_errno, (uint64_t)ENOSPC);
+	EXPECT_EQ(lc.alarm, 1u);
+	EXPECT_TRUE(records().empty());
+
+	// Retransmits of the refused ones are new now, and the disk takes them.
+	EXPECT_TRUE(run({frame(don(11, 1, 1000)), frame(don(22, 2, 400)), frame(don(22, 3, 80))})
+			    .empty());
+	acks = release(3);
+	ASSERT_EQ(acks.size(), 3u);
+	for (const auto &a : acks)
+		EXPECT_EQ(a.status, AMIL_ACK_ACCEPTED) << a.donation_id;
+	EXPECT_EQ(st->worker.accepted, 3u);
+	EXPECT_EQ(lc.alarm, 0u) << "cleared by the durable batch";
+	auto recs = records();
+	ASSERT_EQ(recs.size(), 3u);
+	EXPECT_EQ(recs[0].donation_id, 1u);
+	EXPECT_EQ(recs[0].seq, 1u) << "refused records take no sequence number";
+	EXPECT_EQ(recs[2].donation_id, 3u);
+	EXPECT_EQ(recs[2].seq, 3u);
+}
+
+TEST_F(LedgerWorker, RestoredRecordAnswersDuplicateWithItsOriginalLevy)
+{
+	ASSERT_NE(ledger, nullptr);
+	amil_ledger_rec r{};
+	r.center_id = 11;
+	r.donation_id = 42;
+	r.donor_id = 5;
+	r.campaign_id = 3;
+	memcpy(r.currency, "USD", 3);
+	r.exponent = 2;
+	r.amount_minor = 1000;
+	r.levy_minor = 30;  // recorded at another rate: the original wins
+	ASSERT_EQ(amil_worker_restore(w, &r, 1), 0);
+	ASSERT_EQ(amil_ledger_start(ledger, 1), 0);
+	EXPECT_TRUE(run({frame(don(11, 42, 1000))}).empty());
+	auto acks = release(1);
+	ASSERT_EQ(acks.size(), 1u);
+	EXPECT_EQ(acks[0].status, AMIL_ACK_DUPLICATE);
+	EXPECT_EQ(acks[0].levy_minor, 30);
+	EXPECT_TRUE(records().empty());
 }
 
 } // namespace
