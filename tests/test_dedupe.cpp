@@ -620,3 +620,68 @@ TEST_F(Dedupe, RandomizedAgainstReferenceModel)
 }
 
 AMIL_TEST_MAIN_WITH_EAL("dedupe")
+
+namespace {
+int forget(amil_dedupe *d, Key k)
+{
+	return amil_dedupe_forget(d, &k);
+}
+
+int restore(amil_dedupe *d, Key k, Val v, uint64_t tsc)
+{
+	return amil_dedupe_restore(d, &k, &v, tsc);
+}
+} // namespace
+
+// A NEW donation whose ledger record the disk refused is forgotten: the
+// retransmit is NEW again; the forgotten slot leaves the FIFO at the head
+// without an age check and without touching a live key.
+TEST_F(Dedupe, ForgetMakesTheRetransmitNewAndFreesItsSlot)
+{
+	make(8, 1000);
+	for (uint32_t i = 0; i < 8; i++)
+		ASSERT_EQ(one(key(1, i), val(i + 1), 10), AMIL_DEDUPE_NEW);
+	EXPECT_EQ(forget(d_, key(1, 0) /* oldest */), 0);
+	EXPECT_EQ(forget(d_, key(1, 0)), -ENOENT);
+	EXPECT_EQ(forget(d_, key(9, 9)), -ENOENT);
+	// Full and nothing is old enough, but the head is forgotten: taken.
+	EXPECT_EQ(one(key(2, 1), val(50), 11), AMIL_DEDUPE_NEW);
+	EXPECT_EQ(amil_dedupe_evictions(d_), 0u);
+	// The table is full again with live entries: FULL, not an eviction.
+	EXPECT_EQ(one(key(1, 0), val(1), 12), AMIL_DEDUPE_FULL);
+	for (uint32_t i = 1; i < 8; i++)
+		EXPECT_EQ(one(key(1, i), val(i + 1), 12), AMIL_DEDUPE_DUPLICATE) << i;
+	EXPECT_EQ(one(key(2, 1), val(50), 12), AMIL_DEDUPE_DUPLICATE);
+
+	// A forgotten key in the middle: its retransmit is NEW once there is room.
+	EXPECT_EQ(forget(d_, key(1, 4)), 0);
+	EXPECT_EQ(one(key(1, 4), val(5), 2000), AMIL_DEDUPE_NEW);  // evicts the aged head
+	EXPECT_EQ(one(key(1, 4), val(5), 2000), AMIL_DEDUPE_DUPLICATE);
+}
+
+// Start-up recovery: records come back in ledger order with their age;
+// a later record of a key replaces an earlier one; a full table gives up
+// its oldest entries whatever their age; time never runs backwards.
+TEST_F(Dedupe, RestoreRebuildsInLedgerOrder)
+{
+	make(8, 1000);
+	EXPECT_EQ(restore(d_, key(1, 1), val(100, 7, 3, "USD", 2, 3), 500), 0);
+	EXPECT_EQ(restore(d_, key(1, 2), val(200), 400), 0);  // clock stepped back
+	EXPECT_EQ(restore(d_, key(1, 1), val(101, 7, 3, "USD", 2, 9), 600), 0);
+	for (uint64_t id = 3; id <= 7; id++)
+		EXPECT_EQ(restore(d_, key(1, id), val((int64_t)id * 100), 700), 0) << id;
+	// Eight slots used, the first one forgotten (replaced): the next
+	// restore drops that slot, the one after evicts key 1/2 (the oldest
+	// live entry) although it is young.
+	EXPECT_EQ(restore(d_, key(1, 8), val(800), 900), 0);
+	EXPECT_EQ(restore(d_, key(1, 9), val(900), 900), 1);
+	Key bad = key(1, 10);
+	bad.zero = 1;
+	EXPECT_EQ(restore(d_, bad, val(1), 900), -EINVAL);
+
+	EXPECT_EQ(one(key(1, 1), val(101), 950), AMIL_DEDUPE_DUPLICATE);
+	EXPECT_EQ(orig_[0]->levy_minor, 9) << "the later record's levy";
+	EXPECT_EQ(one(key(1, 2), val(200), 950), AMIL_DEDUPE_FULL) << "evicted, and no room";
+	for (uint64_t id = 3; id <= 9; id++)
+		EXPECT_EQ(one(key(1, id), val((int64_t)id * 100), 950), AMIL_DEDUPE_DUPLICATE) << id;
+}
