@@ -2,7 +2,11 @@
 # The main job: one Amil appliance on a virtual port (net_pcap), fed a capture
 # of signed donations (new, retransmitted and invalid ones, plus an ARP request
 # and a ping), then stopped; prints what the appliance processed (counts,
-# levies, rejects, drops) and what a center would see in the replies.
+# levies, rejects, drops, ledger batches) and what a center would see in the
+# replies.  Then the appliance restarts on the same ledger and gets the same
+# capture again: every donation is answered DUPLICATE with its original levy
+# (nothing counted twice across a restart), and amil-ledger checks and totals
+# the ledger.
 #
 #   tools/demo.sh                  # 100000 donations, 2 lcores (I/O + 1 worker)
 #   COUNT=1000000 LCORES=0-1 tools/demo.sh
@@ -35,7 +39,7 @@ build/dataplane/amil-dataplane -l "$LCORES" --no-huge -m 1024 --no-pci --file-pr
   --log-level=lib.eal:warning \
   --vdev "net_pcap0,rx_pcap=$work/in.pcap,tx_pcap=$work/out.pcap" -- \
   --config configs/amil-dataplane.yaml --mac 02:00:00:00:00:01 \
-  --dedupe-capacity 262144 --stats-json "$work/stats.json" &
+  --dedupe-capacity 262144 --ledger-dir "$work/ledger" --stats-json "$work/stats.json" &
 pid=$!
 tools/dp-telemetry.py --prefix "$prefix" --wait-rx "$frames" --timeout 120
 echo "== 3. live counters (DPDK telemetry /amil/totals)"
@@ -48,3 +52,22 @@ echo "== 4. what the centers got back (ACK tags verified with their keys)"
 build/tools/amil-mkpcap --summarize "$work/out.pcap" --centers configs/centers.example
 echo "== counters JSON (--stats-json):"
 cat "$work/stats.json"
+
+echo "== 5. restart on the same ledger, replay the same capture: all answered from the ledger"
+build/dataplane/amil-dataplane -l "$LCORES" --no-huge -m 1024 --no-pci --file-prefix "$prefix" \
+  --log-level=lib.eal:warning \
+  --vdev "net_pcap0,rx_pcap=$work/in.pcap,tx_pcap=$work/out2.pcap" -- \
+  --config configs/amil-dataplane.yaml --mac 02:00:00:00:00:01 \
+  --dedupe-capacity 262144 --ledger-dir "$work/ledger" --stats-json "$work/stats2.json" \
+  | grep -E "ledger|summary|donations:" &
+pid=$!
+tools/dp-telemetry.py --prefix "$prefix" --wait-rx "$frames" --timeout 120 >/dev/null
+kill -INT "$(pgrep -f "file-prefix $prefix" | head -1)"
+wait "$pid"
+pid=""
+build/tools/amil-mkpcap --summarize "$work/out2.pcap" --centers configs/centers.example
+
+echo "== 6. the ledger, as an auditor sees it (amil-ledger verify, totals)"
+build/tools/amil-ledger verify "$work/ledger"
+build/tools/amil-ledger totals "$work/ledger" | head -8
+echo "   ..."
