@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
+/*
+ * amil-controlplane configuration: defaults, then the YAML file of
+ * --config, then flags.  Problems are reported as "file:line: problem" or
+ * "--flag: problem" before anything starts.  Keys (YAML / flag):
+ *
+ *   node_id / --node-id N            this appliance's id (required, >= 1)
+ *   name / --name NAME               default "node-<id>"
+ *   region / --region REGION         e.g. ID-JKT
+ *   listen / --listen tcp://A:P      where peers connect (required)
+ *   advertise / --advertise tcp://A:P  what peers are told (default: listen)
+ *   keys / --keys DIR                curve.key + curve.pub (amil-controlplane keygen)
+ *   allow_list / --allow-list FILE   "<Z85 key> <node id> [name]" per line (required)
+ *   cluster_id / --cluster-id N      carried in every message (default 1)
+ *   profile / --profile lan|wan      failure-detector timers (default lan)
+ *   seeds: [ "ID@tcp://A:P", ... ] / --seed ID@tcp://A:P (repeatable)
+ *   run_dir / --run-dir DIR          ctl.sock and events.sock (default /run/amil)
+ *   event_log / --event-log FILE     JSON lines (default: none)
+ *   dataplane_ctl / --dataplane-ctl ipc://PATH  the local data plane (default: none)
+ *   dataplane_timeout_ms / --dataplane-timeout-ms N   default 1500
+ *
+ * Control path only.
+ */
+#ifndef AMIL_CP_CONFIG_H
+#define AMIL_CP_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMIL_CP_SEEDS_MAX 64
+#define AMIL_CP_ERR_LEN 512
+
+struct amil_cp_seed {
+	uint64_t node_id;
+	char endpoint[AMIL_ENDPOINT_MAX + 1];
+};
+
+struct amil_cp_config {
+	uint64_t node_id;
+	char name[AMIL_NODE_NAME_MAX + 1];
+	char region[AMIL_NODE_NAME_MAX + 1];
+	char listen[AMIL_ENDPOINT_MAX + 1];
+	char advertise[AMIL_ENDPOINT_MAX + 1];
+	char keys_dir[PATH_MAX];
+	char allow_list[PATH_MAX];
+	uint64_t cluster_id;
+	int profile;                   /* enum amil_membership_profile */
+	unsigned nb_seeds;
+	struct amil_cp_seed seeds[AMIL_CP_SEEDS_MAX];
+	char run_dir[PATH_MAX];
+	char event_log[PATH_MAX];
+	char dataplane_ctl[PATH_MAX];
+	uint32_t dataplane_timeout_ms;
+};
+
+/**
+ * Parse @argv (after the command word; argv[0] is a program name).
+ * @return 0; 1 for --help (usage printed); a negative errno with the
+ *   problem in @err.
+ */
+int amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
+			 size_t errlen);
+
+void amil_cp_config_usage(FILE *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AMIL_CP_CONFIG_H */

@@ -1,0 +1,656 @@
+/* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
+/*
+ * amil-controlplane: one per appliance.  A single-threaded loop around
+ * zmq_poll drives:
+ *   - the transport (CURVE ROUTER + ZAP allow-list, DEALER per peer),
+ *   - the membership core (SWIM + Lifeguard, timers from its deadline),
+ *   - the operators' control socket (REP, ipc, file permissions) and the
+ *     event stream (PUB, ipc),
+ *   - the watch on the local data plane (REQ to its ipc control socket).
+ * Nothing here ever waits on another appliance: every request of amilctl
+ * is answered from local state, whatever the peers do.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "cp_config.h"
+#include "events.h"
+#include "membership.h"
+#include "transport.h"
+
+#define PROG "amil-controlplane"
+#define VERSION "0.1.0"
+#define ALLOW_MAX 1024
+#define DP_POLL_NS (250 * 1000000ull)
+
+static volatile sig_atomic_t quit_requested;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	quit_requested = 1;
+}
+
+static uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+enum dp_state { DP_DISABLED, DP_UNKNOWN, DP_UP, DP_DOWN };
+static const char *const dp_state_name[] = {"disabled", "unknown", "up", "down"};
+
+struct daemon {
+	struct amil_cp_config cfg;
+	void *ctx;
+	struct amil_transport *tr;
+	struct amil_membership *m;
+	struct amil_events *ev;
+	void *ctl;                     /* REP, ipc://run_dir/ctl.sock */
+	void *pub;                     /* PUB, ipc://run_dir/events.sock */
+	char pub_key_z85[AMIL_CURVE_Z85_LEN + 1];
+	uint64_t started_real_ns, started_mono_ns;
+	uint64_t ctl_requests, ctl_bad;
+	/* data-plane watch */
+	void *dp;                      /* REQ, recreated after a timeout */
+	enum dp_state dp_state;
+	uint64_t dp_since_ns, dp_last_seen_ns;  /* realtime */
+	uint64_t dp_sent_mono, dp_next_mono, dp_last_reply_mono;
+	bool dp_waiting;
+	char *dp_stats;                /* last stats JSON reply (malloc), or NULL */
+	uint64_t dp_polls, dp_replies, dp_timeouts;
+};
+
+/* ---- membership glue ------------------------------------------------------ */
+
+static void
+mb_send(void *ctx, uint64_t to_id, const uint8_t *to_addr, size_t to_addr_len,
+	const uint8_t *buf, size_t len)
+{
+	struct daemon *d = ctx;
+
+	amil_transport_send(d->tr, to_id, (const char *)to_addr, to_addr_len, buf, len);
+}
+
+static void
+mb_event(void *ctx, const struct amil_membership_event *e)
+{
+	struct daemon *d = ctx;
+	struct amil_event ev = {
+		.node_id = e->node_id,
+		.incarnation = e->incarnation,
+		.from_id = e->from_id,
+		.at_ns = real_ns(),
+	};
+
+	switch (e->type) {
+	case AMIL_MEMBERSHIP_EV_NODEUP: ev.type = AMIL_EV_NODEUP; break;
+	case AMIL_MEMBERSHIP_EV_SUSPECT: ev.type = AMIL_EV_SUSPECT; break;
+	case AMIL_MEMBERSHIP_EV_UNSUSPECT: ev.type = AMIL_EV_UNSUSPECT; break;
+	case AMIL_MEMBERSHIP_EV_NODEDOWN: ev.type = AMIL_EV_NODEDOWN; break;
+	case AMIL_MEMBERSHIP_EV_LEFT: ev.type = AMIL_EV_LEFT; break;
+	default: return;
+	}
+	snprintf(ev.name, sizeof(ev.name), "%s", e->name != NULL ? e->name : "");
+	amil_events_add(d->ev, &ev);
+}
+
+static void
+tr_recv(void *ctx, uint64_t from_id, const uint8_t *buf, size_t len)
+{
+	struct daemon *d = ctx;
+
+	/* Errors are counted by membership (malformed, foreign, spoofed). */
+	amil_membership_receive(d->m, mono_ns(), from_id, buf, len);
+}
+
+/* ---- operators' control socket ------------------------------------------- */
+
+static const char *
+state_name(uint8_t s)
+{
+	switch (s) {
+	case AMIL_MEMBER_ALIVE: return "alive";
+	case AMIL_MEMBER_SUSPECT: return "suspect";
+	case AMIL_MEMBER_DEAD: return "dead";
+	case AMIL_MEMBER_LEFT: return "left";
+	}
+	return "unknown";
+}
+
+struct nodes_ctx {
+	struct daemon *d;
+	FILE *f;
+	int n;
+	uint64_t now_mono;
+};
+
+static int
+node_json(void *ctx, const struct amil_member_info *mi)
+{
+	struct nodes_ctx *x = ctx;
+	const struct amil_allow_entry *a = amil_transport_allowed(x->d->tr, mi->node_id);
+	char ep[AMIL_MEMBERSHIP_ADDR_MAX + 1];
+	/* Membership times are monotonic: shown as realtime for operators. */
+	uint64_t since = x->d->started_real_ns + (mi->since_ns - x->d->started_mono_ns);
+
+	memcpy(ep, mi->addr, mi->addr_len);
+	ep[mi->addr_len] = '\0';
+	fprintf(x->f, "%s{\"id\": %" PRIu64 ", \"name\": ", x->n++ ? ", " : "", mi->node_id);
+	amil_json_str(x->f, mi->name[0] ? mi->name : (a != NULL ? a->name : ""));
+	fputs(", \"region\": ", x->f);
+	amil_json_str(x->f, mi->is_self ? x->d->cfg.region : "");
+	fputs(", \"endpoint\": ", x->f);
+	amil_json_str(x->f, ep);
+	fprintf(x->f,
+		", \"state\": \"%s\", \"incarnation\": %" PRIu32 ", \"since_ns\": %" PRIu64
+		", \"is_self\": %s}",
+		state_name(mi->state), mi->incarnation, since, mi->is_self ? "true" : "false");
+	return 0;
+}
+
+static void
+write_status(struct daemon *d, FILE *f)
+{
+	struct amil_membership_counters mc;
+	struct amil_transport_counters tc;
+	unsigned alive = amil_membership_count(d->m, AMIL_MEMBER_ALIVE);
+	unsigned suspect = amil_membership_count(d->m, AMIL_MEMBER_SUSPECT);
+	unsigned dead = amil_membership_count(d->m, AMIL_MEMBER_DEAD);
+	unsigned left = amil_membership_count(d->m, AMIL_MEMBER_LEFT);
+	const char *health = "ok";
+
+	if (d->dp_state == DP_DOWN)
+		health = "degraded";
+	else if (alive <= 1)
+		health = "alone";
+	amil_membership_get_counters(d->m, &mc);
+	amil_transport_get_counters(d->tr, &tc);
+	fprintf(f, "{\"schema\": 1, \"node\": {\"id\": %" PRIu64 ", \"name\": ", d->cfg.node_id);
+	amil_json_str(f, d->cfg.name);
+	fputs(", \"region\": ", f);
+	amil_json_str(f, d->cfg.region);
+	fputs(", \"endpoint\": ", f);
+	amil_json_str(f, d->cfg.advertise);
+	fprintf(f,
+		", \"public_key\": \"%s\", \"incarnation\": %" PRIu32 ", \"started_ns\": %" PRIu64
+		", \"uptime_s\": %.3f, \"version\": \"" VERSION "\"}",
+		d->pub_key_z85, amil_membership_incarnation(d->m), d->started_real_ns,
+		(double)(mono_ns() - d->started_mono_ns) / 1e9);
+	fprintf(f,
+		", \"cluster\": {\"id\": \"%016" PRIx64 "\", \"members\": %u, \"alive\": %u"
+		", \"suspect\": %u, \"dead\": %u, \"left\": %u}, \"health\": \"%s\"",
+		d->cfg.cluster_id, alive + suspect + dead + left, alive, suspect, dead, left, health);
+	fprintf(f,
+		", \"dataplane\": {\"state\": \"%s\", \"since_ns\": %" PRIu64
+		", \"last_seen_ns\": %" PRIu64 "}",
+		dp_state_name[d->dp_state], d->dp_since_ns, d->dp_last_seen_ns);
+	fprintf(f,
+		", \"counters\": {\"msgs_sent\": %" PRIu64 ", \"msgs_received\": %" PRIu64
+		", \"probes_sent\": %" PRIu64 ", \"acks_received\": %" PRIu64
+		", \"probe_failures\": %" PRIu64 ", \"indirect_probes_sent\": %" PRIu64
+		", \"suspicions\": %" PRIu64 ", \"refutations\": %" PRIu64
+		", \"false_suspicions\": %" PRIu64 ", \"deaths_declared\": %" PRIu64
+		", \"malformed_dropped\": %" PRIu64 ", \"foreign_dropped\": %" PRIu64
+		", \"zap_allowed\": %" PRIu64 ", \"zap_denied\": %" PRIu64
+		", \"transport_rx\": %" PRIu64 ", \"transport_rx_dropped\": %" PRIu64
+		", \"transport_tx\": %" PRIu64 ", \"transport_tx_dropped\": %" PRIu64
+		", \"transport_tx_refused\": %" PRIu64 ", \"peers\": %" PRIu64
+		", \"local_health\": %" PRIu32 ", \"events\": %" PRIu64
+		", \"ctl_requests\": %" PRIu64 ", \"ctl_bad\": %" PRIu64
+		", \"dataplane_polls\": %" PRIu64 ", \"dataplane_replies\": %" PRIu64
+		", \"dataplane_timeouts\": %" PRIu64 "}}",
+		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
+		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
+		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
+		tc.zap_allowed, tc.zap_denied, tc.rx_msgs, tc.rx_dropped, tc.tx_msgs, tc.tx_dropped,
+		tc.tx_refused, tc.peers, amil_membership_health(d->m), amil_events_count(d->ev),
+		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts);
+}
+
+static void
+ctl_answer(struct daemon *d, const char *req)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	char cmd[32] = "";
+	unsigned n = 100;
+
+	if (f == NULL)
+		return;
+	sscanf(req, "%31s %u", cmd, &n);
+	d->ctl_requests++;
+	if (strcmp(cmd, "status") == 0) {
+		write_status(d, f);
+	} else if (strcmp(cmd, "nodes") == 0) {
+		struct nodes_ctx x = {.d = d, .f = f};
+
+		fputs("{\"schema\": 1, \"nodes\": [", f);
+		amil_membership_foreach(d->m, node_json, &x);
+		fputs("]}", f);
+	} else if (strcmp(cmd, "events") == 0) {
+		fputs("{\"schema\": 1, \"events\": ", f);
+		amil_events_write_json(d->ev, n, f);
+		fputs("}", f);
+	} else if (strcmp(cmd, "dataplane-stats") == 0) {
+		fprintf(f, "{\"schema\": 1, \"state\": \"%s\", \"stats\": %s}",
+			dp_state_name[d->dp_state], d->dp_stats != NULL ? d->dp_stats : "null");
+	} else {
+		d->ctl_bad++;
+		fputs("{\"schema\": 1, \"error\": ", f);
+		amil_json_str(f, "unknown command (status, nodes, events [N], dataplane-stats)");
+		fputs("}", f);
+	}
+	if (fclose(f) == 0)
+		zmq_send(d->ctl, buf, len, 0);
+	free(buf);
+}
+
+static void
+ctl_process(struct daemon *d)
+{
+	for (int k = 0; k < 64; k++) {
+		char req[256];
+		int n = zmq_recv(d->ctl, req, sizeof(req) - 1, ZMQ_DONTWAIT);
+		int more = 0;
+		size_t ml = sizeof(more);
+
+		if (n < 0)
+			return;
+		zmq_getsockopt(d->ctl, ZMQ_RCVMORE, &more, &ml);
+		while (more) {         /* one-frame requests only: drain the rest */
+			char sink[64];
+
+			zmq_recv(d->ctl, sink, sizeof(sink), 0);
+			zmq_getsockopt(d->ctl, ZMQ_RCVMORE, &more, &ml);
+			n = -2;
+		}
+		if (n < 0 || (size_t)n >= sizeof(req) - 1) {
+			d->ctl_bad++;
+			zmq_send(d->ctl, "{\"schema\": 1, \"error\": \"malformed request\"}", 42, 0);
+			continue;
+		}
+		req[n] = '\0';
+		ctl_answer(d, req);
+	}
+}
+
+/* ---- the local data plane ------------------------------------------------ */
+
+static void
+dp_set_state(struct daemon *d, enum dp_state s)
+{
+	struct amil_event ev = {.node_id = d->cfg.node_id, .at_ns = real_ns()};
+
+	if (d->dp_state == s)
+		return;
+	d->dp_state = s;
+	d->dp_since_ns = ev.at_ns;
+	ev.type = s == DP_UP ? AMIL_EV_DATAPLANE_UP : AMIL_EV_DATAPLANE_DOWN;
+	snprintf(ev.name, sizeof(ev.name), "%s", d->cfg.name);
+	amil_events_add(d->ev, &ev);
+}
+
+static int
+dp_open(struct daemon *d)
+{
+	int zero = 0, one = 1;
+
+	d->dp = zmq_socket(d->ctx, ZMQ_REQ);
+	if (d->dp == NULL)
+		return -1;
+	zmq_setsockopt(d->dp, ZMQ_LINGER, &zero, sizeof(zero));
+	/* A lost reply must not wedge REQ: relaxed + correlated. */
+	zmq_setsockopt(d->dp, ZMQ_REQ_RELAXED, &one, sizeof(one));
+	zmq_setsockopt(d->dp, ZMQ_REQ_CORRELATE, &one, sizeof(one));
+	return zmq_connect(d->dp, d->cfg.dataplane_ctl);
+}
+
+static void
+dp_tick(struct daemon *d, uint64_t now)
+{
+	uint64_t timeout = (uint64_t)d->cfg.dataplane_timeout_ms * 1000000u;
+
+	if (d->dp == NULL)
+		return;
+	if (d->dp_waiting && now - d->dp_sent_mono > timeout) {
+		d->dp_timeouts++;
+		d->dp_waiting = false;
+	}
+	if (now - d->dp_last_reply_mono > timeout && d->dp_state != DP_DOWN &&
+	    now - d->started_mono_ns > timeout)
+		dp_set_state(d, DP_DOWN);
+	if (!d->dp_waiting && now >= d->dp_next_mono) {
+		if (zmq_send(d->dp, "stats", 5, ZMQ_DONTWAIT) == 5) {
+			d->dp_polls++;
+			d->dp_waiting = true;
+			d->dp_sent_mono = now;
+		}
+		d->dp_next_mono = now + DP_POLL_NS;
+	}
+}
+
+static void
+dp_process(struct daemon *d)
+{
+	for (;;) {
+		zmq_msg_t msg;
+
+		zmq_msg_init(&msg);
+		if (zmq_msg_recv(&msg, d->dp, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&msg);
+			return;
+		}
+		if (zmq_msg_size(&msg) > 0 && ((const char *)zmq_msg_data(&msg))[0] == '{') {
+			char *s = malloc(zmq_msg_size(&msg) + 1);
+
+			if (s != NULL) {
+				memcpy(s, zmq_msg_data(&msg), zmq_msg_size(&msg));
+				s[zmq_msg_size(&msg)] = '\0';
+				free(d->dp_stats);
+				d->dp_stats = s;
+			}
+			d->dp_replies++;
+			d->dp_waiting = false;
+			d->dp_last_reply_mono = mono_ns();
+			d->dp_last_seen_ns = real_ns();
+			dp_set_state(d, DP_UP);
+		}
+		zmq_msg_close(&msg);
+	}
+}
+
+/* ---- start-up ---------------------------------------------------------- */
+
+static int
+bind_ipc(void *s, const char *dir, const char *name, char *endpoint, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if (strlen(path) >= 100) {     /* sun_path */
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	unlink(path);                  /* a stale socket of a previous run */
+	snprintf(endpoint, len, "ipc://%s", path);
+	if (zmq_bind(s, endpoint) != 0)
+		return -1;
+	/* Operators in the amil group, nobody else. */
+	return chmod(path, 0660);
+}
+
+static int
+run(int argc, char **argv)
+{
+	static struct amil_allow_entry allow[ALLOW_MAX];
+	struct daemon dd = {0}, *d = &dd;
+	struct amil_membership_config mc;
+	struct amil_transport_params tp = {0};
+	char err[AMIL_CP_ERR_LEN], path[PATH_MAX + 16], ep[PATH_MAX + 8];
+	uint8_t pub[AMIL_CURVE_KEY_LEN], sec[AMIL_CURVE_KEY_LEN];
+	int nallow, rc, status = EXIT_FAILURE, zero = 0;
+	bool leaving = false;
+	uint64_t rnd = 0;
+
+	rc = amil_cp_config_parse(&d->cfg, argc, argv, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 64;
+	}
+	snprintf(path, sizeof(path), "%s/curve.key", d->cfg.keys_dir);
+	if (amil_curve_key_load(path, true, sec, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EXIT_FAILURE;
+	}
+	snprintf(path, sizeof(path), "%s/curve.pub", d->cfg.keys_dir);
+	if (amil_curve_key_load(path, false, pub, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EXIT_FAILURE;
+	}
+	zmq_z85_encode(d->pub_key_z85, pub, sizeof(pub));
+	nallow = amil_allow_list_load(d->cfg.allow_list, allow, ALLOW_MAX, err, sizeof(err));
+	if (nallow < 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return EXIT_FAILURE;
+	}
+	for (unsigned i = 0; i < d->cfg.nb_seeds; i++) {
+		bool found = false;
+
+		for (int k = 0; k < nallow; k++)
+			found |= allow[k].node_id == d->cfg.seeds[i].node_id;
+		if (!found) {
+			fprintf(stderr, PROG ": seed %" PRIu64 "@%s is not on the allow-list %s\n",
+				d->cfg.seeds[i].node_id, d->cfg.seeds[i].endpoint, d->cfg.allow_list);
+			return EXIT_FAILURE;
+		}
+	}
+	if (mkdir(d->cfg.run_dir, 0750) != 0 && errno != EEXIST) {
+		fprintf(stderr, PROG ": run directory %s: %s\n", d->cfg.run_dir, strerror(errno));
+		return EXIT_FAILURE;
+	}
+
+	d->ctx = zmq_ctx_new();
+	d->started_real_ns = real_ns();
+	d->started_mono_ns = mono_ns();
+	tp = (struct amil_transport_params){
+		.zmq_ctx = d->ctx,
+		.self_id = d->cfg.node_id,
+		.listen = d->cfg.listen,
+		.allow = allow,
+		.nb_allow = (unsigned)nallow,
+	};
+	memcpy(tp.public_key, pub, sizeof(pub));
+	memcpy(tp.secret_key, sec, sizeof(sec));
+	explicit_bzero(sec, sizeof(sec));
+	d->tr = amil_transport_new(&tp, err, sizeof(err));
+	explicit_bzero(tp.secret_key, sizeof(tp.secret_key));
+	if (d->tr == NULL) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+
+	d->ctl = zmq_socket(d->ctx, ZMQ_REP);
+	d->pub = zmq_socket(d->ctx, ZMQ_PUB);
+	zmq_setsockopt(d->ctl, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(d->pub, ZMQ_LINGER, &zero, sizeof(zero));
+	if (bind_ipc(d->ctl, d->cfg.run_dir, "ctl.sock", ep, sizeof(ep)) != 0 ||
+	    bind_ipc(d->pub, d->cfg.run_dir, "events.sock", ep, sizeof(ep)) != 0) {
+		fprintf(stderr, PROG ": cannot open the control sockets in %s: %s\n",
+			d->cfg.run_dir, zmq_strerror(zmq_errno()));
+		goto out;
+	}
+	d->ev = amil_events_new(d->cfg.event_log, d->pub);
+	if (d->ev == NULL) {
+		fprintf(stderr, PROG ": event log %s: %s\n", d->cfg.event_log, strerror(errno));
+		goto out;
+	}
+
+	amil_membership_config_init(&mc, (enum amil_membership_profile)d->cfg.profile);
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = mono_ns();
+	mc.cluster_id = d->cfg.cluster_id;
+	mc.self_id = d->cfg.node_id;
+	mc.name = d->cfg.name;
+	mc.addr = (const uint8_t *)d->cfg.advertise;
+	mc.addr_len = strlen(d->cfg.advertise);
+	mc.max_members = (uint32_t)nallow + 1;
+	if (mc.max_members < 2)
+		mc.max_members = 2;
+	mc.seed = rnd;
+	/* Above any earlier life of this node, so the cluster believes our
+	 * ALIVE over the DEAD it may still hold (seconds since 2020). */
+	mc.initial_incarnation = (uint32_t)(time(NULL) - 1577836800);
+	mc.send = mb_send;
+	mc.send_ctx = d;
+	mc.on_event = mb_event;
+	mc.event_ctx = d;
+	d->m = amil_membership_new(&mc, mono_ns());
+	if (d->m == NULL) {
+		fprintf(stderr, PROG ": membership: %s\n", strerror(errno));
+		goto out;
+	}
+	for (unsigned i = 0; i < d->cfg.nb_seeds; i++)
+		amil_membership_add_seed(d->m, d->cfg.seeds[i].node_id,
+					 (const uint8_t *)d->cfg.seeds[i].endpoint,
+					 strlen(d->cfg.seeds[i].endpoint));
+	if (d->cfg.dataplane_ctl[0] != '\0') {
+		d->dp_state = DP_UNKNOWN;
+		d->dp_last_reply_mono = mono_ns();
+		if (dp_open(d) != 0) {
+			fprintf(stderr, PROG ": data plane %s: %s\n", d->cfg.dataplane_ctl,
+				zmq_strerror(zmq_errno()));
+			goto out;
+		}
+	}
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	printf(PROG ": node %" PRIu64 " (%s) listening on %s, %d allow-listed, %u seed(s), "
+	       "profile %s, public key %s; control %s/ctl.sock\n",
+	       d->cfg.node_id, d->cfg.name, d->cfg.listen, nallow, d->cfg.nb_seeds,
+	       d->cfg.profile == AMIL_MEMBERSHIP_WAN ? "wan" : "lan", d->pub_key_z85,
+	       d->cfg.run_dir);
+	fflush(stdout);
+
+	for (;;) {
+		zmq_pollitem_t items[8];
+		int n = amil_transport_pollitems(d->tr, items, 8);
+		int ctl_i = n, dp_i = -1;
+		uint64_t now = mono_ns(), next = amil_membership_next_deadline_ns(d->m);
+		long timeout_ms;
+
+		items[n++] = (zmq_pollitem_t){.socket = d->ctl, .events = ZMQ_POLLIN};
+		if (d->dp != NULL) {
+			dp_i = n;
+			items[n++] = (zmq_pollitem_t){.socket = d->dp, .events = ZMQ_POLLIN};
+		}
+		timeout_ms = next <= now ? 0 : (long)((next - now + 999999) / 1000000);
+		if (timeout_ms > 50)
+			timeout_ms = 50;   /* signals, the data-plane watch */
+		if (zmq_poll(items, n, timeout_ms) < 0 && zmq_errno() != EINTR)
+			break;
+		if ((items[0].revents | items[1].revents) & ZMQ_POLLIN)
+			amil_transport_process(d->tr, tr_recv, d);
+		if (items[ctl_i].revents & ZMQ_POLLIN)
+			ctl_process(d);
+		if (dp_i >= 0 && (items[dp_i].revents & ZMQ_POLLIN))
+			dp_process(d);
+		now = mono_ns();
+		if (amil_membership_tick(d->m, now) == -ESHUTDOWN && leaving)
+			break;
+		dp_tick(d, now);
+		if (quit_requested && !leaving) {
+			/* Graceful: members see LEFT, not DEAD. */
+			leaving = true;
+			amil_membership_leave(d->m, now);
+			printf(PROG ": leaving the cluster\n");
+			fflush(stdout);
+		}
+		if (leaving && amil_membership_is_quiet(d->m))
+			break;
+	}
+	status = EXIT_SUCCESS;
+out:
+	amil_membership_destroy(&d->m);
+	amil_events_destroy(&d->ev);
+	amil_transport_destroy(&d->tr);
+	if (d->ctl != NULL)
+		zmq_close(d->ctl);
+	if (d->pub != NULL)
+		zmq_close(d->pub);
+	if (d->dp != NULL)
+		zmq_close(d->dp);
+	free(d->dp_stats);
+	if (d->ctx != NULL)
+		zmq_ctx_term(d->ctx);
+	return status;
+}
+
+static int
+keygen(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"keys", required_argument, NULL, 'k'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *dir = NULL;
+	char z85[AMIL_CURVE_Z85_LEN + 1], err[512];
+	int opt;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", lo, NULL)) != -1) {
+		if (opt == 'k') {
+			dir = optarg;
+		} else if (opt == 'h') {
+			printf("Usage: " PROG " keygen --keys DIR\n"
+			       "Create this appliance's CURVE key pair: DIR/curve.key (secret, 0600)\n"
+			       "and DIR/curve.pub.  An existing key is never overwritten.  Add the\n"
+			       "printed public key, with the node id, to every appliance's allow-list.\n");
+			return 0;
+		} else {
+			fprintf(stderr, PROG " keygen: bad option '%s' (see --help)\n", argv[optind - 1]);
+			return 64;
+		}
+	}
+	if (dir == NULL || optind < argc) {
+		fprintf(stderr, PROG " keygen: usage: " PROG " keygen --keys DIR\n");
+		return 64;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, PROG " keygen: %s: %s\n", dir, strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (amil_curve_keygen(dir, z85, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG " keygen: %s\n", err);
+		return EXIT_FAILURE;
+	}
+	printf("%s\n", z85);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return run(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "keygen") == 0)
+		return keygen(argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+			  strcmp(argv[1], "help") == 0)) {
+		amil_cp_config_usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, PROG ": usage: " PROG " run [options] | keygen --keys DIR (see --help)\n");
+	return 64;
+}

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
+/*
+ * Appliance-to-appliance transport of the control plane: ZeroMQ over TCP,
+ * every connection encrypted and authenticated with CURVE.
+ *
+ * Each appliance binds one ROUTER socket (CURVE server) and opens one
+ * DEALER (CURVE client) per peer it talks to; all messages go DEALER ->
+ * peer's ROUTER, so each direction has its own connection and nothing ever
+ * waits for an answer.  A CURVE server admits any client that knows its
+ * public key unless a ZAP handler says otherwise, so this module runs one:
+ * a client is admitted only if its public key is on the cluster allow-list,
+ * and the node id the allow-list gives that key becomes the connection's
+ * ZAP User-Id.  A received message is attributed to that node id, never to
+ * what the message claims, so one appliance cannot speak for another.
+ *
+ * Outgoing connections use the allow-list too: the public key a DEALER
+ * expects from a peer is the one listed for its node id, whatever address
+ * gossip or discovery supplied, so a false address can at worst fail to
+ * connect.  Reconnection (with backoff from 100 ms to 5 s by default) is
+ * ZeroMQ's own; a message to a peer without a live connection is dropped
+ * and counted (ZMQ_IMMEDIATE), as the membership protocol expects loss.
+ *
+ * Single-threaded: the daemon's loop owns the instance and polls the
+ * sockets amil_transport_pollitems() reports.
+ */
+#ifndef AMIL_TRANSPORT_H
+#define AMIL_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMIL_CURVE_KEY_LEN   32        /* raw key bytes */
+#define AMIL_CURVE_Z85_LEN   40        /* Z85 text, without NUL */
+#define AMIL_TRANSPORT_MSG_MAX 4096    /* larger messages are refused */
+#define AMIL_ENDPOINT_MAX    96        /* "tcp://[v6addr]:port", fits an address blob */
+#define AMIL_NODE_NAME_MAX   32
+
+/** One allow-listed appliance: its key, node id and name. */
+struct amil_allow_entry {
+	uint64_t node_id;
+	uint8_t pub[AMIL_CURVE_KEY_LEN];
+	char name[AMIL_NODE_NAME_MAX + 1];
+};
+
+struct amil_transport_params {
+	void *zmq_ctx;                 /* shared with the daemon's other sockets */
+	uint64_t self_id;
+	const char *listen;            /* "tcp://ADDR:PORT" to bind */
+	uint8_t public_key[AMIL_CURVE_KEY_LEN];
+	uint8_t secret_key[AMIL_CURVE_KEY_LEN];
+	const struct amil_allow_entry *allow; /* copied */
+	unsigned nb_allow;
+	int reconnect_ivl_ms;          /* 0: 100 */
+	int reconnect_ivl_max_ms;      /* 0: 5000 */
+};
+
+struct amil_transport_counters {
+	uint64_t zap_allowed;          /* handshakes admitted */
+	uint64_t zap_denied;           /* keys not on the allow-list (or bad requests) */
+	uint64_t rx_msgs;              /* delivered to the callback */
+	uint64_t rx_dropped;           /* bad framing, no/unknown User-Id, too long */
+	uint64_t tx_msgs;
+	uint64_t tx_dropped;           /* no live connection / queue full */
+	uint64_t tx_refused;           /* node id not on the allow-list, bad address */
+	uint64_t peers;                /* DEALER connections open now */
+};
+
+struct amil_transport;
+
+/**
+ * Bind the server socket and start the ZAP handler.
+ * @return the transport, or NULL with a message in @err (bad endpoint,
+ *   address in use, no ZAP support, ...).  ZAP requires that no other ZAP
+ *   handler is bound in @p->zmq_ctx.
+ */
+struct amil_transport *amil_transport_new(const struct amil_transport_params *p, char *err,
+					  size_t errlen);
+
+/** Close every socket; accepts NULL and a pointer to NULL. */
+void amil_transport_destroy(struct amil_transport **tp);
+
+/**
+ * The sockets to poll for ZMQ_POLLIN: writes up to @max items, returns
+ * how many (2: the server and the ZAP handler).
+ */
+int amil_transport_pollitems(struct amil_transport *t, zmq_pollitem_t *items, int max);
+
+/** A received message, attributed to its authenticated sender. */
+typedef void (*amil_transport_recv_fn)(void *ctx, uint64_t from_id, const uint8_t *buf,
+				       size_t len);
+
+/**
+ * Answer pending ZAP requests and deliver every waiting message to @fn.
+ * Never blocks.  @return the number of messages delivered.
+ */
+int amil_transport_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx);
+
+/**
+ * Send @buf to node @to_id at @endpoint (a NUL-terminated "tcp://..."
+ * string, or the address blob membership carries: up to
+ * AMIL_ENDPOINT_MAX bytes, not NUL-terminated), expecting the allow-listed
+ * key of @to_id.  Opens (or re-targets) the peer's connection as needed.
+ * @return 0 when queued; -EAGAIN dropped (no live connection yet, queue
+ *   full); -EPERM @to_id is not allow-listed; -EINVAL bad endpoint.
+ */
+int amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			size_t endpoint_len, const uint8_t *buf, size_t len);
+
+/** Close the connection to @node_id (dead for long, or left). */
+void amil_transport_forget(struct amil_transport *t, uint64_t node_id);
+
+/** The allow-list entry of @node_id, or NULL. */
+const struct amil_allow_entry *amil_transport_allowed(const struct amil_transport *t,
+						      uint64_t node_id);
+
+void amil_transport_get_counters(const struct amil_transport *t,
+				 struct amil_transport_counters *out);
+
+/* --- keys and the allow-list file ---------------------------------------- */
+
+/**
+ * Parse an allow-list: one appliance per line, "<Z85 public key> <node id>
+ * [name]"; '#' starts a comment; blank lines ignored.  A key or node id
+ * listed twice is an error.
+ * @return the number of entries (>= 0) written to @out (at most @max), or
+ *   a negative errno with "path:line: problem" in @err.
+ */
+int amil_allow_list_load(const char *path, struct amil_allow_entry *out, unsigned max, char *err,
+			 size_t errlen);
+
+/**
+ * Read a Z85 key file (40 characters, optional trailing newline).  A
+ * secret key file must not be readable by group or others.
+ * @return 0, or a negative errno with the problem in @err.
+ */
+int amil_curve_key_load(const char *path, bool secret, uint8_t key[AMIL_CURVE_KEY_LEN], char *err,
+			size_t errlen);
+
+/**
+ * Create a key pair: @dir/curve.key (secret, mode 0600, created
+ * exclusively: an existing identity is never overwritten) and
+ * @dir/curve.pub; @z85_pub receives the public key text.
+ * @return 0, -EEXIST, or a negative errno with the problem in @err.
+ */
+int amil_curve_keygen(const char *dir, char z85_pub[AMIL_CURVE_Z85_LEN + 1], char *err,
+		      size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* AMIL_TRANSPORT_H */
