@@ -429,7 +429,7 @@ amil_allow_list_load(const char *path, struct amil_allow_entry *out, unsigned ma
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char key[64], name[64] = "", extra[8];
 		unsigned long long id;
-		char *hash = strchr(line, '#');
+		char *hash = line;
 		int k;
 
 		lineno++;
@@ -437,8 +437,15 @@ amil_allow_list_load(const char *path, struct amil_allow_entry *out, unsigned ma
 			set_err(err, errlen, "%s:%u: line too long", path, lineno);
 			goto bad;
 		}
-		if (hash != NULL)
-			*hash = '\0';
+		/* '#' starts a comment at the start of a line or after a blank:
+		 * Z85 keys may contain '#' but never a blank. */
+		while ((hash = strchr(hash, '#')) != NULL) {
+			if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
+				*hash = '\0';
+				break;
+			}
+			hash++;
+		}
 		k = sscanf(line, "%63s %llu %63s %7s", key, &id, name, extra);
 		if (k <= 0)
 			continue;

@@ -8,6 +8,7 @@ PKGS=(
   build-essential meson ninja-build pkg-config python3
   libdpdk-dev dpdk dpdk-dev          # DPDK 22.11: headers, PMDs, dpdk-testpmd, dpdk-telemetry.py
   libnuma-dev libsodium-dev libyaml-dev libpcap-dev libgtest-dev
+  libzmq3-dev                        # control plane: ZeroMQ with CURVE (libsodium)
   iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )
