@@ -83,6 +83,8 @@ static const struct setting settings[] = {
 	 "levy rate in basis points (250 = 2.5%)"},
 	{NULL, "currencies", "currencies", K_CURRENCIES, 0, 0, FIELD(currencies), "LIST",
 	 "accepted ISO 4217 codes, e.g. USD,EUR"},
+	{NULL, "ctl_sock", "ctl-sock", K_PATH, 0, 0, FIELD(ctl_sock), "PATH",
+	 "local control socket for amil-controlplane"},
 	{NULL, "stats_json", "stats-json", K_PATH, 0, 0, FIELD(stats_json), "FILE",
 	 "write counters as JSON to FILE"},
 	{"dedupe", "capacity", "dedupe-capacity", K_UINT, 8, UINT64_C(1) << 31,

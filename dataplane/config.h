@@ -10,6 +10,7 @@
  *   mac: 02:00:00:00:00:01    (sets every port's MAC; default: the device's)
  *   node_id: 1                centers: centers.txt     rate_bp: 250
  *   currencies: [USD, EUR]    (or "USD,EUR")            stats_json: /path
+ *   ctl_sock: /run/amil/dataplane.sock   (ipc control socket; default none)
  *   dedupe: { capacity: 1048576, retention_s: 86400 }
  *   ledger: { dir: /var/lib/amil/ledger, batch: 4096, max_wait_us: 100,
  *             segment_mb: 64, pending: 4096 }   (--no-ledger: no ledger)
@@ -50,6 +51,7 @@ struct amil_config {
 	uint32_t rate_bp;              /* 0..10000, default 250 */
 	struct amil_currency_set currencies; /* default: any */
 	char stats_json[PATH_MAX];     /* "" = none */
+	char ctl_sock[PATH_MAX];       /* "" = none: ipc socket for the control plane */
 	uint32_t dedupe_capacity;      /* entries per worker, default 1048576 */
 	uint64_t dedupe_retention_s;   /* default 86400 */
 	char ledger_dir[PATH_MAX];     /* required unless no_ledger */

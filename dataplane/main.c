@@ -44,6 +44,7 @@
 
 #include "amil_centers.h"
 #include "config.h"
+#include "ctl.h"
 #include "ledger.h"
 #include "net.h"
 #include "port.h"
@@ -77,6 +78,7 @@ struct app {
 	struct worker_ctx wk[RTE_MAX_LCORE];
 	struct amil_worker *rtc;       /* run-to-completion worker (one lcore) */
 	struct amil_ledger *ledger;    /* NULL with --no-ledger */
+	struct amil_dp_ctl *ctl;       /* --ctl-sock, or NULL */
 	bool direct_tx;
 	uint16_t burst;
 	bool ports_started[RTE_MAX_ETHPORTS];
@@ -704,6 +706,9 @@ fail:
 static void
 teardown(struct app *a)
 {
+	/* First: it reads the counters the rest of teardown frees. */
+	amil_dp_ctl_stop(a->ctl);
+	a->ctl = NULL;
 	for (uint16_t p = 0; p < RTE_MAX_ETHPORTS; p++)
 		if (a->ports_started[p])
 			amil_port_close(p);
@@ -786,6 +791,15 @@ main(int argc, char **argv)
 		goto out_teardown;
 	if (amil_stats_telemetry_register(a->stats) != 0)
 		fprintf(stderr, PROG ": warning: telemetry commands not registered\n");
+	if (a->cfg.ctl_sock[0] != '\0') {
+		a->ctl = amil_dp_ctl_start(a->cfg.ctl_sock, a->stats, a->cfg.node_id, err,
+					   sizeof(err));
+		if (a->ctl == NULL) {
+			fprintf(stderr, PROG ": %s\n", err);
+			goto out_teardown;
+		}
+		printf(PROG ": control socket ipc://%s\n", a->cfg.ctl_sock);
+	}
 
 	tx_wait_tsc = rte_get_tsc_hz() / 1000000 * TX_WAIT_US;
 	signal(SIGINT, on_signal);

@@ -329,6 +329,66 @@ TEST_F(Cluster, KeyNotOnTheAllowListNeverGetsIn)
 	EXPECT_EQ(st.path("cluster.members")->text, "2");
 }
 
+// The local data plane over its ipc control socket: up, its counters
+// readable through the control plane, and reported down when it hangs.
+TEST_F(Cluster, DataplaneIsWatchedAndReportedDown)
+{
+	const char *dp = getenv("AMIL_DATAPLANE");
+	if (dp == nullptr || *dp == '\0')
+		GTEST_SKIP() << "AMIL_DATAPLANE not set";
+	ASSERT_NO_FATAL_FAILURE(make_nodes(1, 1));
+	ASSERT_TRUE(write_file(dir_ / "centers.txt", "1001 000102030405060708090a0b0c0d0e0f\n"));
+	std::string prefix = "amil-cp-dp-" + std::to_string(getpid());
+	Watchdog::get().add_path(dpdk_run_dir(prefix));
+	Child dpc;
+	ASSERT_EQ(dpc.start({dp, "-l", "0", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", prefix,
+			     "--log-level=lib.eal:warning", "--vdev", "net_null0", "--", "--ip",
+			     "198.18.0.1", "--centers", dir_ / "centers.txt", "--node-id", "1",
+			     "--no-ledger", "--ctl-sock", dir_ / "dp.sock"},
+			    dir_ / "dp.out", dir_ / "dp.err"),
+		  "");
+	Watchdog::get().add_pid(dpc.pid());
+	int64_t end = now_ms() + 30000;
+	while (read_file(dir_ / "dp.out").find("serving") == std::string::npos) {
+		ASSERT_FALSE(dpc.poll_exit()) << read_file(dir_ / "dp.err");
+		ASSERT_LT(now_ms(), end);
+		sleep_ms(20);
+	}
+	ASSERT_NO_FATAL_FAILURE(start(1, {"--dataplane-ctl", "ipc://" + (dir_ / "dp.sock")}));
+	auto wait_dp = [&](const std::string &state) {
+		int64_t t0 = now_ms();
+		while (now_ms() - t0 < 8000) {
+			Json st = query_json(1, "status");
+			if (st.path("dataplane.state") && st.path("dataplane.state")->text == state)
+				return now_ms() - t0;
+			sleep_ms(50);
+		}
+		return (int64_t)-1;
+	};
+	ASSERT_GE(wait_dp("up"), 0) << "data plane never seen up";
+	Json ds = query_json(1, "dataplane-stats");
+	ASSERT_NE(ds.path("stats.node_id"), nullptr) << "no data-plane counters";
+	EXPECT_EQ(ds.path("stats.node_id")->text, "1");
+	EXPECT_NE(ds.path("stats.total.accepted"), nullptr);
+	EXPECT_EQ(ds.path("state")->text, "up");
+
+	dpc.signal(SIGSTOP);
+	int64_t t = wait_dp("down");
+	std::string health = query_json(1, "status").path("health")->text;
+	dpc.signal(SIGCONT);
+	ASSERT_GE(t, 0) << "a hung data plane was not reported";
+	std::printf("[ cluster ] hung data plane reported down after %lld ms\n", (long long)t);
+	EXPECT_EQ(health, "degraded");
+	ASSERT_GE(wait_dp("up"), 0);
+	std::string ev = read_file(nodes_[0].evlog);
+	EXPECT_NE(ev.find("\"type\": \"dataplane_down\""), std::string::npos) << ev;
+	EXPECT_NE(ev.find("\"type\": \"dataplane_up\""), std::string::npos) << ev;
+	dpc.signal(SIGTERM);
+	if (!dpc.wait_exit(20000))
+		dpc.kill_hard();
+	EXPECT_FALSE(file_exists(dir_ / "dp.sock")) << "the data plane left its socket behind";
+}
+
 TEST_F(Cluster, ClearErrorsForBadSetups)
 {
 	std::string out, err;
