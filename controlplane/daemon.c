@@ -93,7 +93,8 @@ mb_send(void *ctx, uint64_t to_id, const uint8_t *to_addr, size_t to_addr_len,
 {
 	struct daemon *d = ctx;
 
-	amil_transport_send(d->tr, to_id, (const char *)to_addr, to_addr_len, buf, len);
+	/* Datagrams: see transport.h for why not the CURVE connections. */
+	amil_transport_send_dgram(d->tr, to_id, (const char *)to_addr, to_addr_len, buf, len);
 }
 
 static void
@@ -220,6 +221,9 @@ write_status(struct daemon *d, FILE *f)
 		", \"transport_rx\": %" PRIu64 ", \"transport_rx_dropped\": %" PRIu64
 		", \"transport_tx\": %" PRIu64 ", \"transport_tx_dropped\": %" PRIu64
 		", \"transport_tx_refused\": %" PRIu64 ", \"peers\": %" PRIu64
+		", \"dgram_rx\": %" PRIu64 ", \"dgram_rx_bad\": %" PRIu64
+		", \"dgram_rx_replay\": %" PRIu64 ", \"dgram_tx\": %" PRIu64
+		", \"dgram_tx_dropped\": %" PRIu64
 		", \"local_health\": %" PRIu32 ", \"events\": %" PRIu64
 		", \"ctl_requests\": %" PRIu64 ", \"ctl_bad\": %" PRIu64
 		", \"dataplane_polls\": %" PRIu64 ", \"dataplane_replies\": %" PRIu64
@@ -228,7 +232,8 @@ write_status(struct daemon *d, FILE *f)
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
 		tc.zap_allowed, tc.zap_denied, tc.rx_msgs, tc.rx_dropped, tc.tx_msgs, tc.tx_dropped,
-		tc.tx_refused, tc.peers, amil_membership_health(d->m), amil_events_count(d->ev),
+		tc.tx_refused, tc.peers, tc.dgram_rx, tc.dgram_rx_bad, tc.dgram_rx_replay,
+		tc.dgram_tx, tc.dgram_tx_dropped, amil_membership_health(d->m), amil_events_count(d->ev),
 		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts);
 }
 
@@ -558,7 +563,7 @@ run(int argc, char **argv)
 			timeout_ms = 50;   /* signals, the data-plane watch */
 		if (zmq_poll(items, n, timeout_ms) < 0 && zmq_errno() != EINTR)
 			break;
-		if ((items[0].revents | items[1].revents) & ZMQ_POLLIN)
+		if ((items[0].revents | items[1].revents | items[2].revents) & ZMQ_POLLIN)
 			amil_transport_process(d->tr, tr_recv, d);
 		if (items[ctl_i].revents & ZMQ_POLLIN)
 			ctl_process(d);

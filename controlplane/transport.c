@@ -10,17 +10,39 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "transport.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define ALLOW_MAX    1024
 
+/* Datagram header: magic "AU", version, flags, reserved, then the nonce
+ * (sender id, boot id, counter: 24 bytes), then the box (MAC + message). */
+#define DG_MAGIC0 'A'
+#define DG_MAGIC1 'U'
+#define DG_VERSION 1
+#define DG_HDR 32
+#define DG_WINDOW 64
+_Static_assert(DG_HDR == 8 + crypto_box_NONCEBYTES, "header is 8 bytes + the nonce");
+
 struct peer {
 	void *dealer;                  /* NULL: no connection */
 	char endpoint[AMIL_ENDPOINT_MAX + 1];
+	uint8_t box_key[crypto_box_BEFORENMBYTES]; /* ours x theirs */
+	/* Replay window of what this peer sent us. */
+	uint64_t rx_boot, rx_top;
+	uint64_t rx_seen;              /* bit i: counter rx_top - i seen */
+	/* Where its datagrams go (parsed from the last endpoint used). */
+	char dg_endpoint[AMIL_ENDPOINT_MAX + 1];
+	struct sockaddr_storage dg_addr;
+	socklen_t dg_addr_len;
 };
 
 struct amil_transport {
@@ -34,8 +56,44 @@ struct amil_transport {
 	unsigned nb_allow;
 	struct amil_allow_entry *allow;
 	struct peer *peer;             /* [nb_allow], same index as allow */
+	int udp;                       /* datagram socket, -1 if none */
+	uint64_t boot_id;              /* our start time: nonces of a new life are new */
+	uint64_t tx_counter;
 	struct amil_transport_counters c;
 };
+
+/* Parse "tcp://ADDR:PORT" or "tcp://[V6]:PORT" into a socket address. */
+static int
+endpoint_addr(const char *ep, size_t len, struct sockaddr_storage *sa, socklen_t *salen)
+{
+	char host[AMIL_ENDPOINT_MAX + 1], *colon, *h = host;
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM,
+				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+
+	if (len < 7 || len > AMIL_ENDPOINT_MAX || strncmp(ep, "tcp://", 6) != 0)
+		return -EINVAL;
+	memcpy(host, ep + 6, len - 6);
+	host[len - 6] = '\0';
+	colon = strrchr(host, ':');
+	if (colon == NULL)
+		return -EINVAL;
+	*colon = '\0';
+	if (h[0] == '[') {
+		size_t hl = strlen(h);
+
+		if (hl < 2 || h[hl - 1] != ']')
+			return -EINVAL;
+		h[hl - 1] = '\0';
+		h++;
+	}
+	if (getaddrinfo(h, colon + 1, &hints, &res) != 0 || res == NULL)
+		return -EINVAL;
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*salen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
 
 static void
 set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -89,6 +147,7 @@ amil_transport_new(const struct amil_transport_params *p, char *err, size_t errl
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		goto nomem;
+	t->udp = -1;
 	t->ctx = p->zmq_ctx;
 	t->self_id = p->self_id;
 	memcpy(t->pub, p->public_key, sizeof(t->pub));
@@ -126,6 +185,36 @@ amil_transport_new(const struct amil_transport_params *p, char *err, size_t errl
 		set_err(err, errlen, "cannot listen on %s: %s", p->listen, zmq_strerror(zmq_errno()));
 		goto fail;
 	}
+	if (sodium_init() < 0) {
+		set_err(err, errlen, "libsodium failed to initialise");
+		goto fail;
+	}
+	for (unsigned i = 0; i < t->nb_allow; i++)
+		if (crypto_box_beforenm(t->peer[i].box_key, t->allow[i].pub, t->sec) != 0) {
+			set_err(err, errlen, "allow-list: key of node %" PRIu64 " is not usable",
+				t->allow[i].node_id);
+			goto fail;
+		}
+	{
+		struct sockaddr_storage sa;
+		socklen_t sl;
+		struct timespec ts;
+		int buf = 1 << 20;
+
+		if (endpoint_addr(p->listen, strlen(p->listen), &sa, &sl) != 0) {
+			set_err(err, errlen, "%s: datagrams need a numeric address and port",
+				p->listen);
+			goto fail;
+		}
+		t->udp = socket(sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (t->udp < 0 || bind(t->udp, (struct sockaddr *)&sa, sl) != 0) {
+			set_err(err, errlen, "cannot bind UDP on %s: %s", p->listen, strerror(errno));
+			goto fail;
+		}
+		setsockopt(t->udp, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t->boot_id = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	return t;
 
 nomem:
@@ -150,6 +239,10 @@ amil_transport_destroy(struct amil_transport **tp)
 		zmq_close(t->server);
 	if (t->zap != NULL)
 		zmq_close(t->zap);
+	if (t->udp >= 0)
+		close(t->udp);
+	if (t->peer != NULL)
+		sodium_memzero(t->peer, t->nb_allow * sizeof(*t->peer));
 	free(t->allow);
 	free(t->peer);
 	explicit_bzero(t->sec, sizeof(t->sec));
@@ -160,11 +253,12 @@ amil_transport_destroy(struct amil_transport **tp)
 int
 amil_transport_pollitems(struct amil_transport *t, zmq_pollitem_t *items, int max)
 {
-	if (max < 2)
+	if (max < 3)
 		return 0;
 	items[0] = (zmq_pollitem_t){.socket = t->server, .events = ZMQ_POLLIN};
 	items[1] = (zmq_pollitem_t){.socket = t->zap, .events = ZMQ_POLLIN};
-	return 2;
+	items[2] = (zmq_pollitem_t){.socket = NULL, .fd = t->udp, .events = ZMQ_POLLIN};
+	return 3;
 }
 
 /* Receive every frame of one message into @f (up to @max frames, the rest
@@ -248,10 +342,144 @@ zap_one(struct amil_transport *t)
 	close_frames(f, n);
 }
 
+static inline void
+st64le(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t
+ld64le(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Anti-replay: a newer boot resets the window; within a boot, a counter
+ * above the top moves the window, one inside it must not have been seen. */
+static bool
+replay_check_and_set(struct peer *p, uint64_t boot, uint64_t ctr)
+{
+	if (boot < p->rx_boot)
+		return false;
+	if (boot > p->rx_boot) {
+		p->rx_boot = boot;
+		p->rx_top = ctr;
+		p->rx_seen = 1;
+		return true;
+	}
+	if (ctr > p->rx_top) {
+		uint64_t shift = ctr - p->rx_top;
+
+		p->rx_seen = shift >= DG_WINDOW ? 1 : (p->rx_seen << shift) | 1;
+		p->rx_top = ctr;
+		return true;
+	}
+	if (p->rx_top - ctr >= DG_WINDOW || (p->rx_seen >> (p->rx_top - ctr)) & 1)
+		return false;
+	p->rx_seen |= UINT64_C(1) << (p->rx_top - ctr);
+	return true;
+}
+
+static int
+dgram_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx)
+{
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + AMIL_TRANSPORT_MSG_MAX + 1];
+	static uint8_t msg[AMIL_TRANSPORT_MSG_MAX];
+	int delivered = 0;
+
+	for (int k = 0; k < 1024 && t->udp >= 0; k++) {
+		ssize_t n = recv(t->udp, pkt, sizeof(pkt), MSG_DONTWAIT);
+		uint64_t from, boot, ctr;
+		struct peer *p;
+		int idx;
+
+		if (n < 0)
+			break;
+		if ((size_t)n < DG_HDR + crypto_box_MACBYTES + 1 || (size_t)n == sizeof(pkt) ||
+		    pkt[0] != DG_MAGIC0 || pkt[1] != DG_MAGIC1 || pkt[2] != DG_VERSION) {
+			t->c.dgram_rx_bad++;
+			continue;
+		}
+		from = ld64le(pkt + 8);
+		boot = ld64le(pkt + 16);
+		ctr = ld64le(pkt + 24);
+		idx = allow_index(t, from);
+		if (idx < 0 || from == t->self_id) {
+			t->c.dgram_rx_bad++;
+			continue;
+		}
+		p = &t->peer[idx];
+		/* Authenticate before touching the replay window: a forged
+		 * packet must not move it. */
+		if (crypto_box_open_easy_afternm(msg, pkt + DG_HDR, (size_t)n - DG_HDR, pkt + 8,
+						 p->box_key) != 0) {
+			t->c.dgram_rx_bad++;
+			continue;
+		}
+		if (!replay_check_and_set(p, boot, ctr)) {
+			t->c.dgram_rx_replay++;
+			continue;
+		}
+		t->c.dgram_rx++;
+		delivered++;
+		fn(ctx, from, msg, (size_t)n - DG_HDR - crypto_box_MACBYTES);
+	}
+	return delivered;
+}
+
+int
+amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			  size_t endpoint_len, const uint8_t *buf, size_t len)
+{
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + AMIL_TRANSPORT_MSG_MAX];
+	int idx = allow_index(t, to_id);
+	struct peer *p;
+
+	if (idx < 0 || to_id == t->self_id) {
+		t->c.tx_refused++;
+		return -EPERM;
+	}
+	endpoint_len = strnlen(endpoint, endpoint_len);
+	if (len == 0 || len > AMIL_TRANSPORT_MSG_MAX || endpoint_len > AMIL_ENDPOINT_MAX) {
+		t->c.dgram_tx_dropped++;
+		return -EINVAL;
+	}
+	p = &t->peer[idx];
+	if (strlen(p->dg_endpoint) != endpoint_len ||
+	    memcmp(p->dg_endpoint, endpoint, endpoint_len) != 0) {
+		if (endpoint_addr(endpoint, endpoint_len, &p->dg_addr, &p->dg_addr_len) != 0) {
+			t->c.dgram_tx_dropped++;
+			return -EINVAL;
+		}
+		memcpy(p->dg_endpoint, endpoint, endpoint_len);
+		p->dg_endpoint[endpoint_len] = '\0';
+	}
+	pkt[0] = DG_MAGIC0;
+	pkt[1] = DG_MAGIC1;
+	pkt[2] = DG_VERSION;
+	memset(pkt + 3, 0, 5);
+	st64le(pkt + 8, t->self_id);
+	st64le(pkt + 16, t->boot_id);
+	st64le(pkt + 24, ++t->tx_counter);
+	crypto_box_easy_afternm(pkt + DG_HDR, buf, len, pkt + 8, p->box_key);
+	if (sendto(t->udp, pkt, DG_HDR + crypto_box_MACBYTES + len, MSG_DONTWAIT,
+		   (struct sockaddr *)&p->dg_addr, p->dg_addr_len) < 0) {
+		t->c.dgram_tx_dropped++;
+		return -EAGAIN;
+	}
+	t->c.dgram_tx++;
+	return 0;
+}
+
 int
 amil_transport_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx)
 {
-	int delivered = 0;
+	int delivered = dgram_process(t, fn, ctx);
 
 	/* ZAP first: pending handshakes should not wait for a message burst. */
 	for (int k = 0; k < 64; k++) {

@@ -1,7 +1,23 @@
 /* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
 /*
  * Appliance-to-appliance transport of the control plane: ZeroMQ over TCP,
- * every connection encrypted and authenticated with CURVE.
+ * every connection encrypted and authenticated with CURVE, and, for the
+ * failure detector's datagrams, UDP boxed with the same keys.
+ *
+ * Why two paths: SWIM needs datagrams.  Over TCP one lost segment holds
+ * every later message of the connection for a retransmission timeout
+ * (200 ms minimum on Linux, doubling), which a failure detector with a
+ * 40 ms probe timeout reads as silence: measured with 10 % packet loss
+ * between three appliances (tests/test_controlplane_netns.cpp), TCP gave
+ * several false deaths in 20 s; UDP gives none, as SWIM was designed for.
+ * The datagrams are crypto_box'ed (X25519 + XSalsa20-Poly1305, libsodium)
+ * with the key shared by our CURVE secret key and the sender's allow-listed
+ * CURVE public key, so they are as authenticated and confidential as the
+ * CURVE connections; each carries the sender's id, a boot id and a counter
+ * in its nonce, and a per-sender window (64 messages, as IPsec/WireGuard)
+ * refuses replays.  The UDP socket uses the same address and port as the
+ * TCP listener.  Messages that must arrive (later issues: registry deltas)
+ * use the CURVE connections.
  *
  * Each appliance binds one ROUTER socket (CURVE server) and opens one
  * DEALER (CURVE client) per peer it talks to; all messages go DEALER ->
@@ -70,6 +86,11 @@ struct amil_transport_counters {
 	uint64_t tx_dropped;           /* no live connection / queue full */
 	uint64_t tx_refused;           /* node id not on the allow-list, bad address */
 	uint64_t peers;                /* DEALER connections open now */
+	uint64_t dgram_rx;             /* datagrams delivered */
+	uint64_t dgram_rx_bad;         /* malformed, unknown sender, failed box */
+	uint64_t dgram_rx_replay;      /* old boot or counter outside/seen in window */
+	uint64_t dgram_tx;
+	uint64_t dgram_tx_dropped;     /* bad address or sendto failure */
 };
 
 struct amil_transport;
@@ -88,7 +109,7 @@ void amil_transport_destroy(struct amil_transport **tp);
 
 /**
  * The sockets to poll for ZMQ_POLLIN: writes up to @max items, returns
- * how many (2: the server and the ZAP handler).
+ * how many (3: the server, the ZAP handler and the datagram socket).
  */
 int amil_transport_pollitems(struct amil_transport *t, zmq_pollitem_t *items, int max);
 
@@ -97,8 +118,9 @@ typedef void (*amil_transport_recv_fn)(void *ctx, uint64_t from_id, const uint8_
 				       size_t len);
 
 /**
- * Answer pending ZAP requests and deliver every waiting message to @fn.
- * Never blocks.  @return the number of messages delivered.
+ * Answer pending ZAP requests and deliver every waiting message (CURVE
+ * connections and datagrams alike) to @fn.  Never blocks.
+ * @return the number of messages delivered.
  */
 int amil_transport_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx);
 
@@ -112,6 +134,16 @@ int amil_transport_process(struct amil_transport *t, amil_transport_recv_fn fn, 
  */
 int amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 			size_t endpoint_len, const uint8_t *buf, size_t len);
+
+/**
+ * Send @buf to node @to_id as one boxed UDP datagram to the host and port
+ * of @endpoint ("tcp://ADDR:PORT", as for amil_transport_send).  Best
+ * effort, never blocks.
+ * @return 0; -EPERM not allow-listed; -EINVAL bad endpoint or size;
+ *   -EAGAIN the kernel refused it (counted).
+ */
+int amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			      size_t endpoint_len, const uint8_t *buf, size_t len);
 
 /** Close the connection to @node_id (dead for long, or left). */
 void amil_transport_forget(struct amil_transport *t, uint64_t node_id);

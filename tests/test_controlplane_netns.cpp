@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: LicenseRef-Amil-Proprietary
+// Integration: amil-controlplane daemons in their own network namespaces,
+// joined by a bridge, with nftables making the links lossy or cutting them
+// (tc netem is not available; `numgen random mod 100 < N drop` is).
+//
+//   ns amil-cpn-<pid>-1 .. -3: one daemon each, 198.18.1.<i>/24 on a veth
+//   ns amil-cpn-<pid>-br: bridge br0 joining the other veth ends
+//
+// What must hold: with 10 % of all packets between the appliances dropped
+// (both directions, so TCP retransmits and stalls), nobody is ever
+// declared dead over 20 s; a partition {1,2} | {3} is seen by both sides
+// and heals by itself when the cut is lifted.  Needs root; skips without.
+// TearDown kills the daemons and deletes every namespace (which removes
+// the veths and the bridge with them).
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <zmq.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "integration_child.h"
+#include "integration_json.h"
+
+using namespace itest;
+
+namespace {
+
+std::string find_tool(const std::string &name)
+{
+	for (const char *d : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
+		std::string p = std::string(d) + "/" + name;
+		if (access(p.c_str(), X_OK) == 0)
+			return p;
+	}
+	return "";
+}
+
+class NetnsCluster : public ::testing::Test {
+protected:
+	static constexpr int kNodes = 3;
+
+	void SetUp() override
+	{
+		const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
+
+		Watchdog::get().arm(240, info->name());
+		if (geteuid() != 0)
+			GTEST_SKIP() << "needs root for namespaces and nftables";
+		cp_ = getenv("AMIL_CONTROLPLANE") != nullptr ? getenv("AMIL_CONTROLPLANE") : "";
+		ASSERT_FALSE(cp_.empty());
+		ip_ = find_tool("ip");
+		nft_ = find_tool("nft");
+		if (ip_.empty() || nft_.empty())
+			GTEST_SKIP() << "ip or nft not found (tools/install-deps.sh)";
+		ASSERT_TRUE(dir_.create("cp-netns"));
+		ctx_ = zmq_ctx_new();
+		std::string id = std::to_string(getpid());
+		br_ns_ = "amil-cpn-" + id + "-br";
+		if (cmd({ip_, "netns", "add", br_ns_}) != 0)
+			GTEST_SKIP() << "cannot create network namespaces here";
+		made_.push_back(br_ns_);
+		must({ip_, "-n", br_ns_, "link", "add", "br0", "type", "bridge"});
+		must({ip_, "-n", br_ns_, "link", "set", "br0", "up"});
+		std::string allow;
+		for (int i = 1; i <= kNodes; i++) {
+			std::string ns = "amil-cpn-" + id + "-" + std::to_string(i);
+			std::string a = "acn" + id + "n" + std::to_string(i);
+			std::string b = "acn" + id + "b" + std::to_string(i);
+			std::string pub;
+
+			must({ip_, "netns", "add", ns});
+			made_.push_back(ns);
+			must({ip_, "link", "add", a, "type", "veth", "peer", "name", b});
+			veths_.push_back(a);
+			must({ip_, "link", "set", a, "netns", ns});
+			must({ip_, "link", "set", b, "netns", br_ns_});
+			veths_.pop_back();
+			must({ip_, "-n", br_ns_, "link", "set", b, "master", "br0"});
+			must({ip_, "-n", br_ns_, "link", "set", b, "up"});
+			must({ip_, "-n", ns, "link", "set", "lo", "up"});
+			must({ip_, "-n", ns, "addr", "add", "198.18.1." + std::to_string(i) + "/24", "dev", a});
+			must({ip_, "-n", ns, "link", "set", a, "up"});
+			ns_.push_back(ns);
+			std::string keys = dir_ / ("keys" + std::to_string(i));
+			ASSERT_EQ(cmd({cp_, "keygen", "--keys", keys}, &pub), 0);
+			allow += pub.substr(0, 40) + " " + std::to_string(i) + "\n";
+		}
+		ASSERT_TRUE(write_file(dir_ / "allow.txt", allow));
+	}
+
+	void TearDown() override
+	{
+		for (auto &p : procs_)
+			if (p && p->pid() > 0 && !p->exited())
+				p->kill_hard();
+		for (const auto &v : veths_)
+			cmd({ip_, "link", "del", v});
+		for (const auto &ns : made_)
+			cmd({ip_, "netns", "del", ns});
+		if (ctx_ != nullptr)
+			zmq_ctx_term(ctx_);
+		Watchdog::get().disarm();
+	}
+
+	int cmd(const std::vector<std::string> &argv, std::string *out = nullptr)
+	{
+		Child c;
+		std::string o = dir_ / "cmd.out", e = dir_ / "cmd.err";
+
+		if (!c.start(argv, o, e).empty())
+			return -1;
+		if (!c.wait_exit(20000)) {
+			c.kill_hard();
+			return -1;
+		}
+		if (out)
+			*out = read_file(o);
+		last_err_ = read_file(e);
+		return WIFEXITED(c.status()) ? WEXITSTATUS(c.status()) : -1;
+	}
+
+	void must(const std::vector<std::string> &argv)
+	{
+		std::string line;
+		for (const auto &a : argv)
+			line += a + " ";
+		ASSERT_EQ(cmd(argv), 0) << line << ": " << last_err_;
+	}
+
+	std::string ep(int i) { return "tcp://198.18.1." + std::to_string(i) + ":7200"; }
+
+	void start_all()
+	{
+		for (int i = 1; i <= kNodes; i++) {
+			std::vector<std::string> argv = {
+				ip_, "netns", "exec", ns_[i - 1], cp_, "run", "--node-id", std::to_string(i),
+				"--listen", ep(i), "--keys", dir_ / ("keys" + std::to_string(i)),
+				"--allow-list", dir_ / "allow.txt", "--run-dir",
+				dir_ / ("run" + std::to_string(i)), "--event-log",
+				dir_ / ("ev" + std::to_string(i) + ".jsonl"), "--seed", "1@" + ep(1), "--seed",
+				"2@" + ep(2)};
+			auto c = std::make_unique<Child>();
+			std::string out = dir_ / ("out" + std::to_string(i));
+
+			ASSERT_EQ(c->start(argv, out, dir_ / ("err" + std::to_string(i))), "");
+			Watchdog::get().add_pid(c->pid());
+			int64_t end = now_ms() + 10000;
+			while (read_file(out).find("listening") == std::string::npos) {
+				ASSERT_FALSE(c->poll_exit()) << read_file(dir_ / ("err" + std::to_string(i)));
+				ASSERT_LT(now_ms(), end);
+				sleep_ms(10);
+			}
+			procs_.push_back(std::move(c));
+		}
+	}
+
+	std::string state_of(int i, int who)
+	{
+		void *s = zmq_socket(ctx_, ZMQ_REQ);
+		int zero = 0, to = 2000;
+		char buf[1 << 15];
+		std::string e = "ipc://" + (dir_ / ("run" + std::to_string(i))) + "/ctl.sock", text;
+		Json j;
+		std::string err;
+
+		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof(to));
+		if (zmq_connect(s, e.c_str()) == 0 && zmq_send(s, "nodes", 5, 0) == 5) {
+			int n = zmq_recv(s, buf, sizeof(buf), 0);
+			if (n > 0)
+				text.assign(buf, (size_t)std::min(n, (int)sizeof(buf)));
+		}
+		zmq_close(s);
+		if (text.empty() || !JsonParser::parse(text, &j, &err) || j.get("nodes") == nullptr)
+			return "?";
+		for (const auto &n : j.get("nodes")->arr)
+			if (n.get("id")->text == std::to_string(who))
+				return n.get("state")->text;
+		return "";
+	}
+
+	bool all_see(const std::vector<int> &obs, const std::vector<int> &who, const std::string &st,
+		     int timeout_ms)
+	{
+		int64_t end = now_ms() + timeout_ms;
+		for (;;) {
+			bool ok = true;
+			for (int o : obs)
+				for (int w : who)
+					ok = ok && state_of(o, w) == st;
+			if (ok)
+				return true;
+			if (now_ms() > end)
+				return false;
+			sleep_ms(50);
+		}
+	}
+
+	// nftables in node @i's namespace: drop what matches @rule on input
+	// and output.
+	void nft_drop(int i, const std::string &match)
+	{
+		const std::string &ns = ns_[i - 1];
+		must({ip_, "netns", "exec", ns, nft_, "add", "table", "inet", "amiltest"});
+		for (const char *hook : {"input", "output"}) {
+			must({ip_, "netns", "exec", ns, nft_, "add", "chain", "inet", "amiltest", hook,
+			      std::string("{ type filter hook ") + hook + " priority 0 ; }"});
+			must({ip_, "netns", "exec", ns, nft_, "add rule inet amiltest " + std::string(hook) +
+								   " " + match + " drop"});
+		}
+	}
+
+	void nft_clear(int i)
+	{
+		must({ip_, "netns", "exec", ns_[i - 1], nft_, "delete", "table", "inet", "amiltest"});
+	}
+
+	int count_in_log(int i, const std::string &needle)
+	{
+		std::string log = read_file(dir_ / ("ev" + std::to_string(i) + ".jsonl"));
+		int n = 0;
+		for (size_t p = log.find(needle); p != std::string::npos; p = log.find(needle, p + 1))
+			n++;
+		return n;
+	}
+
+	std::string cp_, ip_, nft_, br_ns_, last_err_;
+	TempDir dir_;
+	void *ctx_ = nullptr;
+	std::vector<std::string> made_, ns_, veths_;
+	std::vector<std::unique_ptr<Child>> procs_;
+};
+
+TEST_F(NetnsCluster, TenPercentLossRaisesNoFalseDeaths)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all());
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000)) << "no convergence";
+	// 10 % of every packet between the appliances, each way, on every node.
+	for (int i = 1; i <= kNodes; i++)
+		ASSERT_NO_FATAL_FAILURE(nft_drop(i, "ip saddr 198.18.1.0/24 numgen random mod 100 < 10"));
+	sleep_ms(20000);
+	for (int i = 1; i <= kNodes; i++) {
+		EXPECT_EQ(count_in_log(i, "\"type\": \"nodedown\""), 0) << "false death seen by " << i;
+		std::printf("[ netns ] node %d under 10%% loss for 20 s: %d suspicions, %d refuted, 0 deaths\n",
+			    i, count_in_log(i, "\"type\": \"suspect\""),
+			    count_in_log(i, "\"type\": \"unsuspect\""));
+	}
+	EXPECT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 5000));
+}
+
+TEST_F(NetnsCluster, PartitionIsSeenOnBothSidesAndHeals)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all());
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
+	// Cut node 3 off from 1 and 2 (its own namespace drops both ways).
+	ASSERT_NO_FATAL_FAILURE(nft_drop(3, "ip saddr { 198.18.1.1, 198.18.1.2 }"));
+	must({ip_, "netns", "exec", ns_[2], nft_, "add rule inet amiltest output ip daddr { 198.18.1.1, "
+						 "198.18.1.2 } drop"});
+	int64_t t0 = now_ms();
+	ASSERT_TRUE(all_see({1, 2}, {3}, "dead", 10000)) << "majority side did not see 3 dead";
+	ASSERT_TRUE(all_see({3}, {1, 2}, "dead", 10000)) << "node 3 did not see 1 and 2 dead";
+	std::printf("[ netns ] partition {1,2}|{3} seen on both sides after %lld ms\n",
+		    (long long)(now_ms() - t0));
+	EXPECT_TRUE(all_see({1, 2}, {1, 2}, "alive", 1000)) << "the majority side broke up";
+	nft_clear(3);
+	t0 = now_ms();
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 20000)) << "no heal";
+	std::printf("[ netns ] healed: all alive everywhere %lld ms after the cut was lifted\n",
+		    (long long)(now_ms() - t0));
+}
+
+} // namespace
