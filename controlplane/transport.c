@@ -665,8 +665,25 @@ amil_allow_list_load(const char *path, struct amil_allow_entry *out, unsigned ma
 			set_err(err, errlen, "%s:%u: line too long", path, lineno);
 			goto bad;
 		}
-		/* '#' starts a comment at the start of a line or after a blank:
-		 * Z85 keys may contain '#' but never a blank. */
+		/* '#' after a blank starts a comment; so does one at the start
+		 * of a line unless the line starts with a key: Z85 keys may
+		 * contain (and begin with) '#', but never a blank. */
+		{
+			const char *b = line + strspn(line, " \t");
+			size_t tok = strcspn(b, " \t\r\n");
+			uint8_t probe[AMIL_CURVE_KEY_LEN];
+			char kb[AMIL_CURVE_Z85_LEN + 1];
+			bool key_first = false;
+
+			if (tok == AMIL_CURVE_Z85_LEN) {
+				memcpy(kb, b, tok);
+				kb[tok] = '\0';
+				key_first = z85_decode(kb, probe) == 0;
+			}
+			if (*b == '#' && !key_first)
+				continue;
+			hash = line + (b - line) + (key_first ? tok : 0);
+		}
 		while ((hash = strchr(hash, '#')) != NULL) {
 			if (hash == line || hash[-1] == ' ' || hash[-1] == '\t') {
 				*hash = '\0';

@@ -160,7 +160,7 @@ void amil_transport_get_counters(const struct amil_transport *t,
 /**
  * Parse an allow-list: one appliance per line, "<Z85 public key> <node id>
  * [name]"; '#' at the start of a line or after a blank starts a comment
- * (Z85 keys may contain '#'); blank lines ignored.  A key or node id
+ * (Z85 keys may contain '#', never after a blank); blank lines are ignored.  A key or node id
  * listed twice is an error.
  * @return the number of entries (>= 0) written to @out (at most @max), or
  *   a negative errno with "path:line: problem" in @err.
