@@ -50,6 +50,22 @@ static const struct setting settings[] = {
 	 "the local data plane's control socket"},
 	{"dataplane_timeout_ms", "dataplane-timeout-ms", K_U64, F(dataplane_timeout_ms), 100,
 	 600000, "MS", "data plane silent this long = down (default 1500)"},
+	{"metrics", "metrics", K_STR, F(metrics), 0, 0, "IP:PORT",
+	 "Prometheus endpoint, GET /metrics"},
+	{"cluster_secret", "cluster-secret", K_STR, F(cluster_secret), 0, 0, "FILE",
+	 "beacon HMAC key: 64 hex characters"},
+	{"beacon_mode", "beacon-mode", K_STR, F(beacon_mode), 0, 0, "MODE",
+	 "broadcast or multicast (default multicast)"},
+	{"beacon_group", "beacon-group", K_STR, F(beacon_group), 0, 0, "ADDR",
+	 "beacon destination: group or broadcast address"},
+	{"beacon_port", "beacon-port", K_U64, F(beacon_port), 1, 65535, "N",
+	 "beacon UDP port (default 7201)"},
+	{"beacon_ttl", "beacon-ttl", K_U64, F(beacon_ttl), 1, 255, "N",
+	 "multicast TTL (default 1)"},
+	{"beacon_interface", "beacon-interface", K_STR, F(beacon_interface), 0, 0, "IF",
+	 "send and listen on this interface"},
+	{"beacon_interval_ms", "beacon-interval-ms", K_U64, F(beacon_interval_ms), 50, 3600000,
+	 "MS", "between beacons (default 1000)"},
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -271,6 +287,10 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 	c->cluster_id = 1;
 	c->profile = AMIL_MEMBERSHIP_LAN;
 	c->dataplane_timeout_ms = 1500;
+	snprintf(c->beacon_mode, sizeof(c->beacon_mode), "multicast");
+	c->beacon_port = 7201;
+	c->beacon_ttl = 1;
+	c->beacon_interval_ms = 1000;
 	snprintf(c->run_dir, sizeof(c->run_dir), "/run/amil");
 
 	lo[0] = (struct option){"config", required_argument, NULL, 'c'};
@@ -325,6 +345,10 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 				  "'amil-controlplane keygen --keys DIR')");
 	else if (c->allow_list[0] == '\0')
 		errf(err, errlen, "no allow-list: set --allow-list FILE or allow_list:");
+	else if (c->beacon_group[0] != '\0' && c->cluster_secret[0] == '\0')
+		errf(err, errlen, "beacons need the cluster secret: set --cluster-secret FILE");
+	else if (strcmp(c->beacon_mode, "broadcast") != 0 && strcmp(c->beacon_mode, "multicast") != 0)
+		errf(err, errlen, "--beacon-mode: '%s' is not broadcast or multicast", c->beacon_mode);
 	else
 		rc = 0;
 	if (rc == 0) {

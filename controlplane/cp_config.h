@@ -18,6 +18,10 @@
  *   event_log / --event-log FILE     JSON lines (default: none)
  *   dataplane_ctl / --dataplane-ctl ipc://PATH  the local data plane (default: none)
  *   dataplane_timeout_ms / --dataplane-timeout-ms N   default 1500
+ *   metrics / --metrics IP:PORT       Prometheus text at /metrics (default: none)
+ *   cluster_secret / --cluster-secret FILE   beacons' HMAC key (64 hex chars)
+ *   beacon_mode, beacon_group, beacon_port, beacon_ttl, beacon_interface,
+ *   beacon_interval_ms / --beacon-...  UDP beacons, on when a group is set
  *
  * Control path only.
  */
@@ -59,6 +63,15 @@ struct amil_cp_config {
 	char event_log[PATH_MAX];
 	char dataplane_ctl[PATH_MAX];
 	uint32_t dataplane_timeout_ms;
+	char metrics[64];              /* "IP:PORT" of the Prometheus endpoint, "" = none */
+	/* Beacons (docs/discovery.md): on when beacon_group is set. */
+	char cluster_secret[PATH_MAX]; /* file: 64 hex characters (32 bytes) */
+	char beacon_mode[16];          /* broadcast | multicast */
+	char beacon_group[64];         /* broadcast address or multicast group */
+	uint32_t beacon_port;
+	uint32_t beacon_ttl;
+	char beacon_interface[32];
+	uint32_t beacon_interval_ms;
 };
 
 /**

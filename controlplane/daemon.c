@@ -22,10 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <zmq.h>
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "beacon.h"
 #include "cp_config.h"
 #include "events.h"
+#include "metrics.h"
 #include "membership.h"
 #include "transport.h"
 
@@ -82,7 +88,17 @@ struct daemon {
 	uint64_t dp_sent_mono, dp_next_mono, dp_last_reply_mono;
 	bool dp_waiting;
 	char *dp_stats;                /* last stats JSON reply (malloc), or NULL */
+	char *dp_metrics;              /* last Prometheus text of the data plane */
+	int dp_expect;                 /* 1: stats, 2: metrics */
 	uint64_t dp_polls, dp_replies, dp_timeouts;
+	/* Prometheus endpoint */
+	struct amil_metrics *metrics;
+	uint64_t metrics_next_mono;
+	/* beacons */
+	struct amil_beacon_sock *beacons;
+	struct amil_beacon self_beacon;
+	uint64_t beacon_next_mono;
+	uint64_t beacon_seeds, beacon_key_mismatch;
 };
 
 /* ---- membership glue ------------------------------------------------------ */
@@ -354,6 +370,7 @@ dp_tick(struct daemon *d, uint64_t now)
 		if (zmq_send(d->dp, "stats", 5, ZMQ_DONTWAIT) == 5) {
 			d->dp_polls++;
 			d->dp_waiting = true;
+			d->dp_expect = 1;
 			d->dp_sent_mono = now;
 		}
 		d->dp_next_mono = now + DP_POLL_NS;
@@ -371,23 +388,248 @@ dp_process(struct daemon *d)
 			zmq_msg_close(&msg);
 			return;
 		}
-		if (zmq_msg_size(&msg) > 0 && ((const char *)zmq_msg_data(&msg))[0] == '{') {
+		if (zmq_msg_size(&msg) > 0 && d->dp_waiting) {
 			char *s = malloc(zmq_msg_size(&msg) + 1);
 
 			if (s != NULL) {
 				memcpy(s, zmq_msg_data(&msg), zmq_msg_size(&msg));
 				s[zmq_msg_size(&msg)] = '\0';
-				free(d->dp_stats);
-				d->dp_stats = s;
+				if (d->dp_expect == 1 && s[0] == '{') {
+					free(d->dp_stats);
+					d->dp_stats = s;
+				} else if (d->dp_expect == 2) {
+					free(d->dp_metrics);
+					d->dp_metrics = s;
+				} else {
+					free(s);
+				}
 			}
 			d->dp_replies++;
 			d->dp_waiting = false;
 			d->dp_last_reply_mono = mono_ns();
 			d->dp_last_seen_ns = real_ns();
 			dp_set_state(d, DP_UP);
+			/* With a metrics endpoint, the counters in Prometheus form
+			 * right after the JSON ones. */
+			if (d->dp_expect == 1 && d->metrics != NULL &&
+			    zmq_send(d->dp, "metrics", 7, ZMQ_DONTWAIT) == 7) {
+				d->dp_waiting = true;
+				d->dp_expect = 2;
+				d->dp_sent_mono = mono_ns();
+			}
 		}
 		zmq_msg_close(&msg);
 	}
+}
+
+/* ---- Prometheus ----------------------------------------------------------- */
+
+struct prom_ctx {
+	FILE *f;
+};
+
+static int
+member_metric(void *ctx, const struct amil_member_info *mi)
+{
+	struct prom_ctx *x = ctx;
+
+	fprintf(x->f, "amil_member_state{node_id=\"%" PRIu64 "\",state=\"%s\"} 1\n", mi->node_id,
+		state_name(mi->state));
+	return 0;
+}
+
+static void
+publish_metrics(struct daemon *d)
+{
+	struct amil_membership_counters mc;
+	struct amil_transport_counters tc;
+	struct prom_ctx x;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	static const char *const st[] = {"alive", "suspect", "dead", "left"};
+
+	if (f == NULL)
+		return;
+	x.f = f;
+	amil_membership_get_counters(d->m, &mc);
+	amil_transport_get_counters(d->tr, &tc);
+	fprintf(f, "# HELP amil_node_info This appliance.\n# TYPE amil_node_info gauge\n"
+		   "amil_node_info{node_id=\"%" PRIu64 "\",name=\"%s\",region=\"%s\",version=\"" VERSION
+		   "\"} 1\n",
+		d->cfg.node_id, d->cfg.name, d->cfg.region);
+	fputs("# HELP amil_cluster_members Members by state, as this appliance sees them.\n"
+	      "# TYPE amil_cluster_members gauge\n", f);
+	for (unsigned k = 0; k < 4; k++)
+		fprintf(f, "amil_cluster_members{state=\"%s\"} %u\n", st[k],
+			amil_membership_count(d->m, (enum amil_member_state)k));
+	fputs("# HELP amil_member_state State of each member (1 for its current state).\n"
+	      "# TYPE amil_member_state gauge\n", f);
+	amil_membership_foreach(d->m, member_metric, &x);
+	fputs("# HELP amil_membership_total Failure-detector counters.\n"
+	      "# TYPE amil_membership_total counter\n", f);
+#define MC(n) fprintf(f, "amil_membership_total{counter=\"" #n "\"} %" PRIu64 "\n", mc.n)
+	MC(msgs_sent); MC(msgs_received); MC(probes_sent); MC(acks_received); MC(probe_failures);
+	MC(indirect_probes_sent); MC(indirect_probes_served); MC(suspicions); MC(refutations);
+	MC(false_suspicions); MC(deaths_declared); MC(malformed_dropped); MC(foreign_dropped);
+#undef MC
+	fprintf(f, "# HELP amil_local_health Lifeguard local health score (0 is best).\n"
+		   "# TYPE amil_local_health gauge\namil_local_health %" PRIu32 "\n",
+		amil_membership_health(d->m));
+	fputs("# HELP amil_transport_total Transport counters (ZAP, CURVE, datagrams).\n"
+	      "# TYPE amil_transport_total counter\n", f);
+#define TC(n) fprintf(f, "amil_transport_total{counter=\"" #n "\"} %" PRIu64 "\n", tc.n)
+	TC(zap_allowed); TC(zap_denied); TC(rx_msgs); TC(rx_dropped); TC(tx_msgs); TC(tx_dropped);
+	TC(tx_refused); TC(dgram_rx); TC(dgram_rx_bad); TC(dgram_rx_replay); TC(dgram_tx);
+	TC(dgram_tx_dropped);
+#undef TC
+	if (d->beacons != NULL) {
+		struct amil_beacon_counters bc;
+
+		amil_beacon_get_counters(d->beacons, &bc);
+		fputs("# HELP amil_beacon_total Discovery beacon counters.\n"
+		      "# TYPE amil_beacon_total counter\n", f);
+#define BC(n) fprintf(f, "amil_beacon_total{counter=\"" #n "\"} %" PRIu64 "\n", bc.n)
+		BC(sent); BC(received); BC(accepted); BC(malformed_dropped); BC(bad_mac_dropped);
+		BC(foreign_dropped); BC(stale_dropped); BC(replay_dropped);
+#undef BC
+	}
+	fprintf(f, "# HELP amil_dataplane_up 1 while the local data plane answers.\n"
+		   "# TYPE amil_dataplane_up gauge\namil_dataplane_up %d\n",
+		d->dp_state == DP_UP);
+	if (d->dp_state == DP_UP && d->dp_metrics != NULL)
+		fputs(d->dp_metrics, f);
+	if (fclose(f) == 0)
+		amil_metrics_publish(d->metrics, buf, len);
+	free(buf);
+}
+
+/* ---- beacons ------------------------------------------------------------- */
+
+static int
+load_secret(const char *path, uint8_t out[AMIL_BEACON_SECRET_LEN], char *err, size_t errlen)
+{
+	char hex[128];
+	struct stat st;
+	size_t n, bin = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+		fclose(f);
+		snprintf(err, errlen, "%s: the cluster secret must not be readable by others (chmod 600)",
+			 path);
+		return -EPERM;
+	}
+	n = fread(hex, 1, sizeof(hex) - 1, f);
+	fclose(f);
+	hex[n] = '\0';
+	while (n > 0 && (hex[n - 1] == '\n' || hex[n - 1] == ' ' || hex[n - 1] == '\r'))
+		hex[--n] = '\0';
+	if (n != 2 * AMIL_BEACON_SECRET_LEN ||
+	    sodium_hex2bin(out, AMIL_BEACON_SECRET_LEN, hex, n, NULL, &bin, NULL) != 0 ||
+	    bin != AMIL_BEACON_SECRET_LEN) {
+		snprintf(err, errlen, "%s: expected %d hex characters (e.g. from 'openssl rand -hex 32')",
+			 path, 2 * AMIL_BEACON_SECRET_LEN);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "tcp://A:P" -> the beacon's endpoint fields. */
+static int
+endpoint_to_disc(const char *ep, struct amil_disc_endpoint *out)
+{
+	char host[AMIL_ENDPOINT_MAX + 1], *colon;
+
+	if (strncmp(ep, "tcp://", 6) != 0 || strlen(ep + 6) >= sizeof(host))
+		return -EINVAL;
+	snprintf(host, sizeof(host), "%s", ep + 6);
+	colon = strrchr(host, ':');
+	if (colon == NULL)
+		return -EINVAL;
+	*colon = '\0';
+	memset(out, 0, sizeof(*out));
+	out->port = (uint16_t)atoi(colon + 1);
+	if (host[0] == '[') {
+		host[strlen(host) - 1] = '\0';
+		out->family = AF_INET6;
+		return inet_pton(AF_INET6, host + 1, out->addr) == 1 ? 0 : -EINVAL;
+	}
+	out->family = AF_INET;
+	return inet_pton(AF_INET, host, out->addr) == 1 ? 0 : -EINVAL;
+}
+
+static void
+beacons_process(struct daemon *d)
+{
+	struct amil_beacon b;
+
+	while (amil_beacon_recv(d->beacons, real_ns(), &b, NULL) == 0) {
+		const struct amil_allow_entry *a = amil_transport_allowed(d->tr, b.node_id);
+		char host[INET6_ADDRSTRLEN], ep[AMIL_ENDPOINT_MAX + 1];
+
+		/* Authentic (cluster secret), but only an allow-listed node
+		 * with the key the allow-list gives it becomes a seed. */
+		if (a == NULL || memcmp(a->pub, b.curve_public, AMIL_CURVE_KEY_LEN) != 0 ||
+		    inet_ntop(b.endpoint.family, b.endpoint.addr, host, sizeof(host)) == NULL) {
+			d->beacon_key_mismatch++;
+			continue;
+		}
+		if (b.endpoint.family == AF_INET6)
+			snprintf(ep, sizeof(ep), "tcp://[%s]:%u", host, b.endpoint.port);
+		else
+			snprintf(ep, sizeof(ep), "tcp://%s:%u", host, b.endpoint.port);
+		if (amil_membership_lookup(d->m, b.node_id, &(struct amil_member_info){0}) != 0 &&
+		    amil_membership_add_seed(d->m, b.node_id, (const uint8_t *)ep, strlen(ep)) == 0)
+			d->beacon_seeds++;
+	}
+}
+
+static int
+beacons_start(struct daemon *d, const uint8_t pub[AMIL_CURVE_KEY_LEN], char *err, size_t errlen)
+{
+	uint8_t secret[AMIL_BEACON_SECRET_LEN];
+	struct amil_beacon_sock_config bc = {0};
+	int rc;
+
+	rc = load_secret(d->cfg.cluster_secret, secret, err, errlen);
+	if (rc != 0)
+		return rc;
+	bc.cluster_id = d->cfg.cluster_id;
+	bc.self_id = d->cfg.node_id;
+	bc.secret = secret;
+	bc.mode = strcmp(d->cfg.beacon_mode, "broadcast") == 0 ? AMIL_BEACON_BROADCAST
+							       : AMIL_BEACON_MULTICAST;
+	bc.group = d->cfg.beacon_group;
+	bc.port = (uint16_t)d->cfg.beacon_port;
+	bc.ifname = d->cfg.beacon_interface[0] ? d->cfg.beacon_interface : NULL;
+	bc.ttl = (uint8_t)d->cfg.beacon_ttl;
+	bc.loop = true;                /* several appliances may share a host (labs) */
+	d->beacons = amil_beacon_sock_new(&bc);
+	sodium_memzero(secret, sizeof(secret));
+	if (d->beacons == NULL) {
+		snprintf(err, errlen, "beacons on %s port %u: %s", d->cfg.beacon_group,
+			 d->cfg.beacon_port, strerror(errno));
+		return -errno;
+	}
+	d->self_beacon = (struct amil_beacon){
+		.cluster_id = d->cfg.cluster_id,
+		.node_id = d->cfg.node_id,
+		.incarnation = d->started_real_ns,
+	};
+	memcpy(d->self_beacon.curve_public, pub, AMIL_CURVE_KEY_LEN);
+	if (endpoint_to_disc(d->cfg.advertise, &d->self_beacon.endpoint) != 0) {
+		snprintf(err, errlen, "beacons: the advertised endpoint %s must be tcp://IP:PORT",
+			 d->cfg.advertise);
+		return -EINVAL;
+	}
+	d->self_beacon.name_len = (uint8_t)strlen(d->cfg.name);
+	memcpy(d->self_beacon.name, d->cfg.name, d->self_beacon.name_len);
+	return 0;
 }
 
 /* ---- start-up ---------------------------------------------------------- */
@@ -536,6 +778,18 @@ run(int argc, char **argv)
 		}
 	}
 
+	if (d->cfg.metrics[0] != '\0') {
+		d->metrics = amil_metrics_start(d->cfg.metrics, err, sizeof(err));
+		if (d->metrics == NULL) {
+			fprintf(stderr, PROG ": %s\n", err);
+			goto out;
+		}
+	}
+	if (d->cfg.beacon_group[0] != '\0' && beacons_start(d, pub, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
+
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -549,7 +803,7 @@ run(int argc, char **argv)
 	for (;;) {
 		zmq_pollitem_t items[8];
 		int n = amil_transport_pollitems(d->tr, items, 8);
-		int ctl_i = n, dp_i = -1;
+		int ctl_i = n, dp_i = -1, bc_i = -1;
 		uint64_t now = mono_ns(), next = amil_membership_next_deadline_ns(d->m);
 		long timeout_ms;
 
@@ -557,6 +811,11 @@ run(int argc, char **argv)
 		if (d->dp != NULL) {
 			dp_i = n;
 			items[n++] = (zmq_pollitem_t){.socket = d->dp, .events = ZMQ_POLLIN};
+		}
+		if (d->beacons != NULL) {
+			bc_i = n;
+			items[n++] = (zmq_pollitem_t){.fd = amil_beacon_sock_fd(d->beacons),
+						      .events = ZMQ_POLLIN};
 		}
 		timeout_ms = next <= now ? 0 : (long)((next - now + 999999) / 1000000);
 		if (timeout_ms > 50)
@@ -569,7 +828,17 @@ run(int argc, char **argv)
 			ctl_process(d);
 		if (dp_i >= 0 && (items[dp_i].revents & ZMQ_POLLIN))
 			dp_process(d);
+		if (bc_i >= 0 && (items[bc_i].revents & ZMQ_POLLIN))
+			beacons_process(d);
 		now = mono_ns();
+		if (d->beacons != NULL && now >= d->beacon_next_mono && !leaving) {
+			amil_beacon_send(d->beacons, &d->self_beacon, real_ns());
+			d->beacon_next_mono = now + (uint64_t)d->cfg.beacon_interval_ms * 1000000u;
+		}
+		if (d->metrics != NULL && now >= d->metrics_next_mono) {
+			publish_metrics(d);
+			d->metrics_next_mono = now + 500 * 1000000ull;
+		}
 		if (amil_membership_tick(d->m, now) == -ESHUTDOWN && leaving)
 			break;
 		dp_tick(d, now);
@@ -595,6 +864,9 @@ out:
 	if (d->dp != NULL)
 		zmq_close(d->dp);
 	free(d->dp_stats);
+	free(d->dp_metrics);
+	amil_metrics_stop(&d->metrics);
+	amil_beacon_sock_destroy(&d->beacons);
 	if (d->ctx != NULL)
 		zmq_ctx_term(d->ctx);
 	return status;

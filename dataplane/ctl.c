@@ -42,11 +42,13 @@ answer(struct amil_dp_ctl *c, const char *req, size_t len)
 		fprintf(f, "{\"schema\": 1, \"ok\": true, \"node_id\": %" PRIu32 "}", c->node_id);
 	else if (len == 5 && memcmp(req, "stats", 5) == 0)
 		amil_stats_write_json(c->stats, f);  /* readers of relaxed counters */
+	else if (len == 7 && memcmp(req, "metrics", 7) == 0)
+		amil_stats_write_prometheus(c->stats, f);
 	else
-		fputs("{\"schema\": 1, \"error\": \"unknown request (ping, stats)\"}", f);
+		fputs("{\"schema\": 1, \"error\": \"unknown request (ping, stats, metrics)\"}", f);
 	if (fclose(f) == 0) {
 		/* The stats writer ends with a newline: not part of the JSON. */
-		while (blen > 0 && buf[blen - 1] == '\n')
+		while (blen > 0 && buf[blen - 1] == '\n' && buf[0] == '{')
 			blen--;
 		zmq_send(c->rep, buf, blen, 0);
 	} else {

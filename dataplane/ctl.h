@@ -4,7 +4,8 @@
  * appliance (controlplane/daemon.c watches it): a ZeroMQ REP socket on
  * ipc://PATH, served by a DPDK control thread, never by a polling lcore.
  * Requests (one frame): "ping" -> {"schema": 1, "ok": true, "node_id": N};
- * "stats" -> the --stats-json object (amil_stats_write_json).  The socket
+ * "stats" -> the --stats-json object (amil_stats_write_json); "metrics" ->
+ * the counters in the Prometheus text format.  The socket
  * file is mode 0660: the appliance's operators' group, nobody else.
  * A data plane that stops answering (hung, killed) is what the control
  * plane reports as down.

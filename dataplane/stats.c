@@ -436,6 +436,61 @@ amil_stats_write_json(const struct amil_stats *s, FILE *f)
 	return ferror(f) ? -EIO : 0;
 }
 
+int
+amil_stats_write_prometheus(const struct amil_stats *s, FILE *f)
+{
+	static const char *const pc_names[] = {"rx", "tx", "tx_full", "replies", "ring_full"};
+	struct amil_worker_counters w;
+	struct amil_port_counters p;
+	struct amil_totals t;
+	char b1[48], b2[48], code[4], name[32];
+
+	fputs("# HELP amil_dataplane_port_frames_total Frames per port and direction or fate.\n"
+	      "# TYPE amil_dataplane_port_frames_total counter\n", f);
+	for (uint16_t i = 0; i < s->nb_ports; i++) {
+		uint64_t v[] = {0, 0, 0, 0, 0};
+
+		amil_stats_port_sum(s, i, &p);
+		v[0] = p.rx, v[1] = p.tx, v[2] = p.tx_full, v[3] = p.replies, v[4] = p.ring_full;
+		for (unsigned k = 0; k < RTE_DIM(pc_names); k++)
+			fprintf(f, "amil_dataplane_port_frames_total{port=\"%u\",name=\"%s\",kind=\"%s\"} %" PRIu64 "\n",
+				i, s->port_name[i], pc_names[k], v[k]);
+	}
+	amil_stats_worker_sum(s, &w);
+	fputs("# HELP amil_dataplane_donations_total Donations answered, by status.\n"
+	      "# TYPE amil_dataplane_donations_total counter\n", f);
+	fprintf(f, "amil_dataplane_donations_total{status=\"accepted\"} %" PRIu64 "\n", w.accepted);
+	fprintf(f, "amil_dataplane_donations_total{status=\"duplicate\"} %" PRIu64 "\n", w.duplicate);
+	fputs("# HELP amil_dataplane_rejected_total REJECTED answers by reason.\n"
+	      "# TYPE amil_dataplane_rejected_total counter\n", f);
+	for (unsigned r = 1; r < AMIL_REASON_MAX; r++) {
+		lower(amil_reason_name((uint8_t)r), name, sizeof(name));
+		fprintf(f, "amil_dataplane_rejected_total{reason=\"%s\"} %" PRIu64 "\n", name,
+			w.rejected[r]);
+	}
+	totals_merge(s, &t);
+	fputs("# HELP amil_dataplane_accepted_minor_total Accepted amount and levy in minor units.\n"
+	      "# TYPE amil_dataplane_accepted_minor_total counter\n", f);
+	for (unsigned k = 0; k < AMIL_TOTALS_SLOTS; k++) {
+		const struct amil_total *e = &t.slot[k];
+
+		if (!e->used)
+			continue;
+		currency_code(e->currency_idx, code);
+		fprintf(f,
+			"amil_dataplane_accepted_minor_total{currency=\"%s\",exponent=\"%u\",what=\"amount\"} %s\n"
+			"amil_dataplane_accepted_minor_total{currency=\"%s\",exponent=\"%u\",what=\"levy\"} %s\n",
+			code, e->exponent, i128_str(e->amount_minor, b1), code, e->exponent,
+			i128_str(e->levy_minor, b2));
+	}
+	fputs("# HELP amil_dataplane_ledger Ledger writer counters (alarm: 1 while the disk refuses writes).\n"
+	      "# TYPE amil_dataplane_ledger gauge\n", f);
+	for (size_t i = 0; i < RTE_DIM(ledger_fields); i++)
+		fprintf(f, "amil_dataplane_ledger{counter=\"%s\"} %" PRIu64 "\n", ledger_fields[i].name,
+			ledger_get(s, i));
+	return ferror(f) ? -EIO : 0;
+}
+
 void
 amil_stats_print_summary(const struct amil_stats *s, FILE *f)
 {

@@ -167,6 +167,13 @@ int amil_stats_write_json(const struct amil_stats *s, FILE *f);
 /** Print a human summary (counts, levies per currency, rejects, drops). */
 void amil_stats_print_summary(const struct amil_stats *s, FILE *f);
 
+/**
+ * The counters in the Prometheus text format (names amil_dataplane_*),
+ * for the control plane's /metrics.  Any thread (a snapshot of relaxed
+ * counters).  @return 0 or -EIO.
+ */
+int amil_stats_write_prometheus(const struct amil_stats *s, FILE *f);
+
 /** Sum of one port's counters / all workers' counters (for tests and reports). */
 void amil_stats_port_sum(const struct amil_stats *s, uint16_t port, struct amil_port_counters *out);
 void amil_stats_worker_sum(const struct amil_stats *s, struct amil_worker_counters *out);

@@ -131,7 +131,7 @@ protected:
 						 n.evlog};
 
 		// The same two seeds everywhere (a node skips itself).
-		for (int s = 1; s <= 2 && s <= (int)nodes_.size(); s++)
+		for (int s = 1; use_seeds_ && s <= 2 && s <= (int)nodes_.size(); s++)
 			argv.insert(argv.end(), {"--seed", std::to_string(s) + "@" + endpoint(nodes_[s - 1])});
 		argv.insert(argv.end(), extra.begin(), extra.end());
 		n.out = dir_ / ("out" + std::to_string(i) + "." + std::to_string(starts_));
@@ -216,7 +216,33 @@ protected:
 	void *ctx_ = nullptr;
 	std::vector<Node> nodes_;
 	int starts_ = 0;
+	bool use_seeds_ = true;
 };
+
+// GET http://127.0.0.1:@port@path; returns "" when it fails.
+std::string http_get(int port, const std::string &path)
+{
+	int s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {};
+	struct timeval tv = {3, 0};
+	std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n", resp;
+	char buf[4096];
+	ssize_t n;
+
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+	    write(s, req.data(), req.size()) != (ssize_t)req.size()) {
+		close(s);
+		return "";
+	}
+	while ((n = read(s, buf, sizeof(buf))) > 0)
+		resp.append(buf, (size_t)n);
+	close(s);
+	return resp;
+}
 
 TEST_F(Cluster, FiveJoinDetectKillRejoinAndLeave)
 {
@@ -359,7 +385,9 @@ TEST_F(Cluster, DataplaneIsWatchedAndReportedDown)
 		ASSERT_LT(now_ms(), end);
 		sleep_ms(20);
 	}
-	ASSERT_NO_FATAL_FAILURE(start(1, {"--dataplane-ctl", "ipc://" + (dir_ / "dp.sock")}));
+	int mport = free_port();
+	ASSERT_NO_FATAL_FAILURE(start(1, {"--dataplane-ctl", "ipc://" + (dir_ / "dp.sock"),
+					  "--metrics", "127.0.0.1:" + std::to_string(mport)}));
 	auto wait_dp = [&](const std::string &state) {
 		int64_t t0 = now_ms();
 		while (now_ms() - t0 < 8000) {
@@ -376,6 +404,18 @@ TEST_F(Cluster, DataplaneIsWatchedAndReportedDown)
 	EXPECT_EQ(ds.path("stats.node_id")->text, "1");
 	EXPECT_NE(ds.path("stats.total.accepted"), nullptr);
 	EXPECT_EQ(ds.path("state")->text, "up");
+	// The data plane's own counters, through the control plane's /metrics.
+	std::string m;
+	for (int k = 0; k < 50; k++) {
+		m = http_get(mport, "/metrics");
+		if (m.find("amil_dataplane_donations_total{status=\"accepted\"}") != std::string::npos)
+			break;
+		sleep_ms(100);
+	}
+	EXPECT_NE(m.find("amil_dataplane_up 1"), std::string::npos) << m;
+	EXPECT_NE(m.find("amil_dataplane_donations_total{status=\"accepted\"} 0"), std::string::npos) << m;
+	EXPECT_NE(m.find("amil_dataplane_port_frames_total{port=\"0\",name=\"net_null0\",kind=\"rx\"}"),
+		  std::string::npos) << m;
 
 	dpc.signal(SIGSTOP);
 	int64_t t = wait_dp("down");
@@ -392,6 +432,41 @@ TEST_F(Cluster, DataplaneIsWatchedAndReportedDown)
 	if (!dpc.wait_exit(20000))
 		dpc.kill_hard();
 	EXPECT_FALSE(file_exists(dir_ / "dp.sock")) << "the data plane left its socket behind";
+}
+
+// No seed anywhere: HMAC-authenticated multicast beacons (on loopback)
+// are how the appliances find each other.  And the Prometheus endpoint.
+TEST_F(Cluster, BeaconsFormTheClusterAndMetricsAreServed)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	ASSERT_TRUE(write_file(dir_ / "secret", "000102030405060708090a0b0c0d0e0f"
+						"101112131415161718191a1b1c1d1e1f\n"));
+	chmod((dir_ / "secret").c_str(), 0600);
+	use_seeds_ = false;
+	int bport = free_port(), mport = free_port();
+	std::string group = "239.255." + std::to_string(getpid() % 250) + ".77";
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start(i, {"--cluster-secret", dir_ / "secret", "--beacon-group",
+						  group, "--beacon-port", std::to_string(bport),
+						  "--beacon-interval-ms", "200", "--metrics",
+						  "127.0.0.1:" + std::to_string(mport + i - 1)}));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 15000), 0)
+			<< "beacons did not bring node " << who << " in";
+	std::string m;
+	int64_t end = now_ms() + 5000;
+	while (now_ms() < end) {
+		m = http_get(mport, "/metrics");
+		if (m.find("amil_cluster_members{state=\"alive\"} 3") != std::string::npos)
+			break;
+		sleep_ms(100);
+	}
+	EXPECT_NE(m.find("200 OK"), std::string::npos) << m;
+	EXPECT_NE(m.find("text/plain; version=0.0.4"), std::string::npos) << m;
+	EXPECT_NE(m.find("amil_cluster_members{state=\"alive\"} 3"), std::string::npos) << m;
+	EXPECT_NE(m.find("amil_beacon_total{counter=\"accepted\"}"), std::string::npos) << m;
+	EXPECT_NE(m.find("amil_member_state{node_id=\"2\",state=\"alive\"} 1"), std::string::npos) << m;
+	EXPECT_NE(http_get(mport, "/nothing").find("404"), std::string::npos);
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)

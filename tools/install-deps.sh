@@ -9,6 +9,7 @@ PKGS=(
   libdpdk-dev dpdk dpdk-dev          # DPDK 22.11: headers, PMDs, dpdk-testpmd, dpdk-telemetry.py
   libnuma-dev libsodium-dev libyaml-dev libpcap-dev libgtest-dev
   libzmq3-dev                        # control plane: ZeroMQ with CURVE (libsodium)
+  libmicrohttpd-dev                  # control plane: Prometheus endpoint
   iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )
