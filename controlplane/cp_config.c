@@ -66,6 +66,16 @@ static const struct setting settings[] = {
 	 "send and listen on this interface"},
 	{"beacon_interval_ms", "beacon-interval-ms", K_U64, F(beacon_interval_ms), 50, 3600000,
 	 "MS", "between beacons (default 1000)"},
+	{"dns_name", "dns-name", K_STR, F(dns_name), 0, 0, "NAME",
+	 "poll this name for appliances (fully qualified)"},
+	{"dns_records", "dns-records", K_STR, F(dns_records), 0, 0, "LIST",
+	 "A,AAAA (default) and/or SRV"},
+	{"dns_port", "dns-port", K_U64, F(dns_port), 1, 65535, "N",
+	 "port of A/AAAA answers (default: listen's)"},
+	{"dns_interval_s", "dns-interval-s", K_U64, F(dns_interval_s), 1, 86400, "S",
+	 "between DNS polls (default 10)"},
+	{"dns_nameserver", "dns-nameserver", K_STR, F(dns_nameserver), 0, 0, "IP[:PORT]",
+	 "ask this server (default: resolv.conf)"},
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -291,6 +301,8 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 	c->beacon_port = 7201;
 	c->beacon_ttl = 1;
 	c->beacon_interval_ms = 1000;
+	snprintf(c->dns_records, sizeof(c->dns_records), "A,AAAA");
+	c->dns_interval_s = 10;
 	snprintf(c->run_dir, sizeof(c->run_dir), "/run/amil");
 
 	lo[0] = (struct option){"config", required_argument, NULL, 'c'};
@@ -354,6 +366,11 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 	if (rc == 0) {
 		if (c->advertise[0] == '\0')
 			memcpy(c->advertise, c->listen, sizeof(c->advertise));
+		if (c->dns_port == 0) {
+			const char *colon = strrchr(c->listen, ':');
+
+			c->dns_port = colon != NULL ? (uint32_t)atoi(colon + 1) : 0;
+		}
 		if (c->name[0] == '\0')
 			snprintf(c->name, sizeof(c->name), "node-%" PRIu64, c->node_id);
 		/* The same seed list on every appliance: our own entry is

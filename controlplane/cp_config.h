@@ -22,6 +22,8 @@
  *   cluster_secret / --cluster-secret FILE   beacons' HMAC key (64 hex chars)
  *   beacon_mode, beacon_group, beacon_port, beacon_ttl, beacon_interface,
  *   beacon_interval_ms / --beacon-...  UDP beacons, on when a group is set
+ *   dns_name, dns_records, dns_port, dns_interval_s, dns_nameserver /
+ *   --dns-...                         DNS discovery, on when a name is set
  *
  * Control path only.
  */
@@ -72,6 +74,12 @@ struct amil_cp_config {
 	uint32_t beacon_ttl;
 	char beacon_interface[32];
 	uint32_t beacon_interval_ms;
+	/* DNS discovery (docs/discovery.md): on when dns_name is set. */
+	char dns_name[256];
+	char dns_records[32];          /* "A,AAAA" (default), "SRV", any mix */
+	uint32_t dns_port;             /* port for A/AAAA answers (default: listen's) */
+	uint32_t dns_interval_s;       /* default 10 */
+	char dns_nameserver[64];       /* "IP[:PORT]"; default /etc/resolv.conf */
 };
 
 /**

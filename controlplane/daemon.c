@@ -30,6 +30,7 @@
 
 #include "beacon.h"
 #include "cp_config.h"
+#include "dns_disc.h"
 #include "events.h"
 #include "metrics.h"
 #include "membership.h"
@@ -99,6 +100,10 @@ struct daemon {
 	struct amil_beacon self_beacon;
 	uint64_t beacon_next_mono;
 	uint64_t beacon_seeds, beacon_key_mismatch;
+	/* DNS discovery: endpoints without node ids are asked who they are */
+	struct amil_dns_disc *dns;
+	uint64_t hello_next_mono;
+	uint64_t ident_seeds;
 };
 
 /* ---- membership glue ------------------------------------------------------ */
@@ -239,7 +244,9 @@ write_status(struct daemon *d, FILE *f)
 		", \"transport_tx_refused\": %" PRIu64 ", \"peers\": %" PRIu64
 		", \"dgram_rx\": %" PRIu64 ", \"dgram_rx_bad\": %" PRIu64
 		", \"dgram_rx_replay\": %" PRIu64 ", \"dgram_tx\": %" PRIu64
-		", \"dgram_tx_dropped\": %" PRIu64
+		", \"dgram_tx_dropped\": %" PRIu64 ", \"hello_tx\": %" PRIu64
+		", \"hello_replies\": %" PRIu64 ", \"ident_rx\": %" PRIu64
+		", \"discovery_seeds\": %" PRIu64
 		", \"local_health\": %" PRIu32 ", \"events\": %" PRIu64
 		", \"ctl_requests\": %" PRIu64 ", \"ctl_bad\": %" PRIu64
 		", \"dataplane_polls\": %" PRIu64 ", \"dataplane_replies\": %" PRIu64
@@ -249,7 +256,8 @@ write_status(struct daemon *d, FILE *f)
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
 		tc.zap_allowed, tc.zap_denied, tc.rx_msgs, tc.rx_dropped, tc.tx_msgs, tc.tx_dropped,
 		tc.tx_refused, tc.peers, tc.dgram_rx, tc.dgram_rx_bad, tc.dgram_rx_replay,
-		tc.dgram_tx, tc.dgram_tx_dropped, amil_membership_health(d->m), amil_events_count(d->ev),
+		tc.dgram_tx, tc.dgram_tx_dropped, tc.hello_tx, tc.hello_replies, tc.ident_rx,
+		d->beacon_seeds + d->ident_seeds, amil_membership_health(d->m), amil_events_count(d->ev),
 		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts);
 }
 
@@ -632,6 +640,97 @@ beacons_start(struct daemon *d, const uint8_t pub[AMIL_CURVE_KEY_LEN], char *err
 	return 0;
 }
 
+/* ---- DNS discovery -------------------------------------------------------- */
+
+static void
+disc_to_sockaddr(const struct amil_disc_endpoint *ep, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (ep->family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(ep->port);
+		memcpy(&s6->sin6_addr, ep->addr, 16);
+		*sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(ep->port);
+		memcpy(&s4->sin_addr, ep->addr, 4);
+		*sl = sizeof(*s4);
+	}
+}
+
+/* A new endpoint in the DNS union: ask it who it is. */
+static void
+dns_added(void *ctx, const struct amil_disc_endpoint *ep)
+{
+	struct daemon *d = ctx;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	disc_to_sockaddr(ep, &ss, &sl);
+	amil_transport_hello(d->tr, (struct sockaddr *)&ss, sl);
+}
+
+static int
+dns_rehello(void *ctx, const struct amil_dns_disc_entry *e)
+{
+	dns_added(ctx, &e->ep);
+	return 0;
+}
+
+/* An authenticated answer to a hello: that node is at that endpoint. */
+static void
+on_identity(void *ctx, uint64_t node_id, const char *endpoint)
+{
+	struct daemon *d = ctx;
+	struct amil_member_info mi;
+
+	/* Members already alive need no seed; the DNS answer that led here
+	 * never removes anything (union semantics), only adds. */
+	if (amil_membership_lookup(d->m, node_id, &mi) == 0 && mi.state == AMIL_MEMBER_ALIVE)
+		return;
+	if (amil_membership_add_seed(d->m, node_id, (const uint8_t *)endpoint, strlen(endpoint)) == 0)
+		d->ident_seeds++;
+}
+
+static int
+dns_start(struct daemon *d, char *err, size_t errlen)
+{
+	struct amil_dns_disc_config dc = {0};
+	unsigned kinds = 0;
+
+	if (strstr(d->cfg.dns_records, "AAAA") != NULL)
+		kinds |= AMIL_DNS_AAAA;
+	if (strstr(d->cfg.dns_records, "SRV") != NULL)
+		kinds |= AMIL_DNS_SRV;
+	if (strstr(d->cfg.dns_records, "A,") != NULL || strcmp(d->cfg.dns_records, "A") == 0 ||
+	    (strlen(d->cfg.dns_records) >= 2 &&
+	     strcmp(d->cfg.dns_records + strlen(d->cfg.dns_records) - 2, ",A") == 0))
+		kinds |= AMIL_DNS_A;
+	if (kinds == 0) {
+		snprintf(err, errlen, "--dns-records '%s': a list of A, AAAA, SRV", d->cfg.dns_records);
+		return -EINVAL;
+	}
+	dc.name = d->cfg.dns_name;
+	dc.kinds = kinds;
+	dc.port = (uint16_t)d->cfg.dns_port;
+	dc.interval_ns = (uint64_t)d->cfg.dns_interval_s * 1000000000u;
+	dc.nameserver = d->cfg.dns_nameserver[0] ? d->cfg.dns_nameserver : NULL;
+	dc.on_add = dns_added;
+	dc.ctx = d;
+	d->dns = amil_dns_disc_new(&dc, mono_ns());
+	if (d->dns == NULL) {
+		snprintf(err, errlen, "DNS discovery of %s: %s", d->cfg.dns_name, strerror(errno));
+		return -errno;
+	}
+	amil_transport_set_ident_fn(d->tr, on_identity, d);
+	return 0;
+}
+
 /* ---- start-up ---------------------------------------------------------- */
 
 static int
@@ -711,6 +810,7 @@ run(int argc, char **argv)
 		.zmq_ctx = d->ctx,
 		.self_id = d->cfg.node_id,
 		.listen = d->cfg.listen,
+		.advertise = d->cfg.advertise,
 		.allow = allow,
 		.nb_allow = (unsigned)nallow,
 	};
@@ -789,6 +889,10 @@ run(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		goto out;
 	}
+	if (d->cfg.dns_name[0] != '\0' && dns_start(d, err, sizeof(err)) != 0) {
+		fprintf(stderr, PROG ": %s\n", err);
+		goto out;
+	}
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -803,7 +907,7 @@ run(int argc, char **argv)
 	for (;;) {
 		zmq_pollitem_t items[8];
 		int n = amil_transport_pollitems(d->tr, items, 8);
-		int ctl_i = n, dp_i = -1, bc_i = -1;
+		int ctl_i = n, dp_i = -1, bc_i = -1, dns_i = -1;
 		uint64_t now = mono_ns(), next = amil_membership_next_deadline_ns(d->m);
 		long timeout_ms;
 
@@ -811,6 +915,11 @@ run(int argc, char **argv)
 		if (d->dp != NULL) {
 			dp_i = n;
 			items[n++] = (zmq_pollitem_t){.socket = d->dp, .events = ZMQ_POLLIN};
+		}
+		if (d->dns != NULL) {
+			dns_i = n;
+			items[n++] = (zmq_pollitem_t){.fd = amil_dns_disc_fd(d->dns),
+						      .events = ZMQ_POLLIN};
 		}
 		if (d->beacons != NULL) {
 			bc_i = n;
@@ -831,6 +940,14 @@ run(int argc, char **argv)
 		if (bc_i >= 0 && (items[bc_i].revents & ZMQ_POLLIN))
 			beacons_process(d);
 		now = mono_ns();
+		if (d->dns != NULL && ((dns_i >= 0 && (items[dns_i].revents & ZMQ_POLLIN)) ||
+				       now >= amil_dns_disc_next_deadline_ns(d->dns)))
+			amil_dns_disc_run(d->dns, now);
+		/* Endpoints whose identity we still lack (or lost): ask again. */
+		if (d->dns != NULL && now >= d->hello_next_mono && !leaving) {
+			amil_dns_disc_foreach(d->dns, dns_rehello, d);
+			d->hello_next_mono = now + (uint64_t)d->cfg.dns_interval_s * 1000000000u;
+		}
 		if (d->beacons != NULL && now >= d->beacon_next_mono && !leaving) {
 			amil_beacon_send(d->beacons, &d->self_beacon, real_ns());
 			d->beacon_next_mono = now + (uint64_t)d->cfg.beacon_interval_ms * 1000000u;
@@ -867,6 +984,7 @@ out:
 	free(d->dp_metrics);
 	amil_metrics_stop(&d->metrics);
 	amil_beacon_sock_destroy(&d->beacons);
+	amil_dns_disc_destroy(&d->dns);
 	if (d->ctx != NULL)
 		zmq_ctx_term(d->ctx);
 	return status;

@@ -30,6 +30,14 @@
 #define DG_VERSION 1
 #define DG_HDR 32
 #define DG_WINDOW 64
+/* First plaintext byte of a boxed datagram. */
+#define DG_KIND_MEMBERSHIP 0
+#define DG_KIND_IDENTITY   1           /* answer to a hello: our endpoint */
+/* Hello: unboxed, "AH", version, 5 zero bytes, sender id.  It asks an
+ * endpoint found by DNS which node it is; the answer is boxed for the
+ * (allow-listed) asker, so only the asker can read or trust it. */
+#define HELLO_LEN 16
+#define HELLO_RATE_PER_S 20            /* identity replies, all askers together */
 _Static_assert(DG_HDR == 8 + crypto_box_NONCEBYTES, "header is 8 bytes + the nonce");
 
 struct peer {
@@ -59,6 +67,10 @@ struct amil_transport {
 	int udp;                       /* datagram socket, -1 if none */
 	uint64_t boot_id;              /* our start time: nonces of a new life are new */
 	uint64_t tx_counter;
+	char advertise[AMIL_ENDPOINT_MAX + 1]; /* told in identity replies */
+	amil_transport_ident_fn ident_fn;
+	void *ident_ctx;
+	uint64_t hello_bucket_ns;      /* token bucket of identity replies */
 	struct amil_transport_counters c;
 };
 
@@ -149,6 +161,8 @@ amil_transport_new(const struct amil_transport_params *p, char *err, size_t errl
 		goto nomem;
 	t->udp = -1;
 	t->ctx = p->zmq_ctx;
+	snprintf(t->advertise, sizeof(t->advertise), "%s",
+		 p->advertise != NULL ? p->advertise : p->listen);
 	t->self_id = p->self_id;
 	memcpy(t->pub, p->public_key, sizeof(t->pub));
 	memcpy(t->sec, p->secret_key, sizeof(t->sec));
@@ -385,21 +399,94 @@ replay_check_and_set(struct peer *p, uint64_t boot, uint64_t ctr)
 	return true;
 }
 
+/* Box @len bytes of @kind + @buf for @p and send them to @sa. */
+static int
+send_boxed(struct amil_transport *t, struct peer *p, uint8_t kind, const uint8_t *buf, size_t len,
+	   const struct sockaddr *sa, socklen_t salen)
+{
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_MSG_MAX];
+	static uint8_t plain[1 + AMIL_TRANSPORT_MSG_MAX];
+
+	if (len > AMIL_TRANSPORT_MSG_MAX)
+		return -EINVAL;
+	plain[0] = kind;
+	memcpy(plain + 1, buf, len);
+	pkt[0] = DG_MAGIC0;
+	pkt[1] = DG_MAGIC1;
+	pkt[2] = DG_VERSION;
+	memset(pkt + 3, 0, 5);
+	st64le(pkt + 8, t->self_id);
+	st64le(pkt + 16, t->boot_id);
+	st64le(pkt + 24, ++t->tx_counter);
+	crypto_box_easy_afternm(pkt + DG_HDR, plain, len + 1, pkt + 8, p->box_key);
+	if (sendto(t->udp, pkt, DG_HDR + crypto_box_MACBYTES + 1 + len, MSG_DONTWAIT, sa, salen) < 0)
+		return -EAGAIN;
+	return 0;
+}
+
+static uint64_t
+now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A hello from an allow-listed asker: tell it who we are, boxed for it,
+ * at the address it came from.  Rate-limited: hellos are not
+ * authenticated, so they must not make us a reflector. */
+static void
+answer_hello(struct amil_transport *t, const uint8_t *pkt, const struct sockaddr *sa,
+	     socklen_t salen)
+{
+	uint64_t from = ld64le(pkt + 8), now = now_mono_ns();
+	const uint64_t cost = 1000000000ull / HELLO_RATE_PER_S;
+	int idx = allow_index(t, from);
+
+	t->c.hello_rx++;
+	if (from == t->self_id)
+		return;                /* DNS lists us too: we asked ourselves */
+	if (idx < 0) {
+		t->c.dgram_rx_bad++;
+		return;
+	}
+	/* Token bucket: at most one second's worth of burst. */
+	if (t->hello_bucket_ns + 1000000000ull < now)
+		t->hello_bucket_ns = now - 1000000000ull;
+	if (t->hello_bucket_ns + cost > now) {
+		t->c.hello_rate_limited++;
+		return;
+	}
+	t->hello_bucket_ns += cost;
+	if (send_boxed(t, &t->peer[idx], DG_KIND_IDENTITY, (const uint8_t *)t->advertise,
+		       strlen(t->advertise), sa, salen) == 0)
+		t->c.hello_replies++;
+}
+
 static int
 dgram_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx)
 {
-	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + AMIL_TRANSPORT_MSG_MAX + 1];
-	static uint8_t msg[AMIL_TRANSPORT_MSG_MAX];
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_MSG_MAX + 1];
+	static uint8_t msg[1 + AMIL_TRANSPORT_MSG_MAX];
 	int delivered = 0;
 
 	for (int k = 0; k < 1024 && t->udp >= 0; k++) {
-		ssize_t n = recv(t->udp, pkt, sizeof(pkt), MSG_DONTWAIT);
+		struct sockaddr_storage src;
+		socklen_t sl = sizeof(src);
+		ssize_t n = recvfrom(t->udp, pkt, sizeof(pkt), MSG_DONTWAIT, (struct sockaddr *)&src,
+				     &sl);
 		uint64_t from, boot, ctr;
+		size_t plen;
 		struct peer *p;
 		int idx;
 
 		if (n < 0)
 			break;
+		if (n == HELLO_LEN && pkt[0] == 'A' && pkt[1] == 'H' && pkt[2] == DG_VERSION) {
+			answer_hello(t, pkt, (struct sockaddr *)&src, sl);
+			continue;
+		}
 		if ((size_t)n < DG_HDR + crypto_box_MACBYTES + 1 || (size_t)n == sizeof(pkt) ||
 		    pkt[0] != DG_MAGIC0 || pkt[1] != DG_MAGIC1 || pkt[2] != DG_VERSION) {
 			t->c.dgram_rx_bad++;
@@ -425,18 +512,57 @@ dgram_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx)
 			t->c.dgram_rx_replay++;
 			continue;
 		}
+		plen = (size_t)n - DG_HDR - crypto_box_MACBYTES - 1;
+		if (msg[0] == DG_KIND_IDENTITY) {
+			char ep[AMIL_ENDPOINT_MAX + 1];
+
+			if (plen == 0 || plen > AMIL_ENDPOINT_MAX) {
+				t->c.dgram_rx_bad++;
+				continue;
+			}
+			memcpy(ep, msg + 1, plen);
+			ep[plen] = '\0';
+			t->c.ident_rx++;
+			if (t->ident_fn != NULL)
+				t->ident_fn(t->ident_ctx, from, ep);
+			continue;
+		}
+		if (msg[0] != DG_KIND_MEMBERSHIP || plen == 0) {
+			t->c.dgram_rx_bad++;
+			continue;
+		}
 		t->c.dgram_rx++;
 		delivered++;
-		fn(ctx, from, msg, (size_t)n - DG_HDR - crypto_box_MACBYTES);
+		fn(ctx, from, msg + 1, plen);
 	}
 	return delivered;
+}
+
+int
+amil_transport_hello(struct amil_transport *t, const struct sockaddr *sa, socklen_t salen)
+{
+	uint8_t pkt[HELLO_LEN] = {'A', 'H', DG_VERSION};
+
+	st64le(pkt + 8, t->self_id);
+	if (sendto(t->udp, pkt, sizeof(pkt), MSG_DONTWAIT, sa, salen) < 0) {
+		t->c.dgram_tx_dropped++;
+		return -errno;
+	}
+	t->c.hello_tx++;
+	return 0;
+}
+
+void
+amil_transport_set_ident_fn(struct amil_transport *t, amil_transport_ident_fn fn, void *ctx)
+{
+	t->ident_fn = fn;
+	t->ident_ctx = ctx;
 }
 
 int
 amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 			  size_t endpoint_len, const uint8_t *buf, size_t len)
 {
-	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + AMIL_TRANSPORT_MSG_MAX];
 	int idx = allow_index(t, to_id);
 	struct peer *p;
 
@@ -459,16 +585,8 @@ amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *
 		memcpy(p->dg_endpoint, endpoint, endpoint_len);
 		p->dg_endpoint[endpoint_len] = '\0';
 	}
-	pkt[0] = DG_MAGIC0;
-	pkt[1] = DG_MAGIC1;
-	pkt[2] = DG_VERSION;
-	memset(pkt + 3, 0, 5);
-	st64le(pkt + 8, t->self_id);
-	st64le(pkt + 16, t->boot_id);
-	st64le(pkt + 24, ++t->tx_counter);
-	crypto_box_easy_afternm(pkt + DG_HDR, buf, len, pkt + 8, p->box_key);
-	if (sendto(t->udp, pkt, DG_HDR + crypto_box_MACBYTES + len, MSG_DONTWAIT,
-		   (struct sockaddr *)&p->dg_addr, p->dg_addr_len) < 0) {
+	if (send_boxed(t, p, DG_KIND_MEMBERSHIP, buf, len, (struct sockaddr *)&p->dg_addr,
+		       p->dg_addr_len) != 0) {
 		t->c.dgram_tx_dropped++;
 		return -EAGAIN;
 	}

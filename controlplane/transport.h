@@ -45,6 +45,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <zmq.h>
 
@@ -69,6 +70,7 @@ struct amil_transport_params {
 	void *zmq_ctx;                 /* shared with the daemon's other sockets */
 	uint64_t self_id;
 	const char *listen;            /* "tcp://ADDR:PORT" to bind */
+	const char *advertise;         /* told to askers (hello); NULL: listen */
 	uint8_t public_key[AMIL_CURVE_KEY_LEN];
 	uint8_t secret_key[AMIL_CURVE_KEY_LEN];
 	const struct amil_allow_entry *allow; /* copied */
@@ -91,6 +93,11 @@ struct amil_transport_counters {
 	uint64_t dgram_rx_replay;      /* old boot or counter outside/seen in window */
 	uint64_t dgram_tx;
 	uint64_t dgram_tx_dropped;     /* bad address or sendto failure */
+	uint64_t hello_tx;             /* hellos sent to endpoints found by DNS */
+	uint64_t hello_rx;             /* hellos received */
+	uint64_t hello_replies;        /* identity replies sent */
+	uint64_t hello_rate_limited;   /* hellos not answered: over the rate */
+	uint64_t ident_rx;             /* identity replies received (authenticated) */
 };
 
 struct amil_transport;
@@ -144,6 +151,21 @@ int amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *en
  */
 int amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 			      size_t endpoint_len, const uint8_t *buf, size_t len);
+
+/**
+ * Ask the appliance at @sa (a UDP address found by DNS, without a node id)
+ * who it is: a small unauthenticated hello.  An allow-listed appliance
+ * answers with an identity datagram boxed for us (rate-limited), which
+ * amil_transport_process() hands to the identity callback as (its node
+ * id, its advertised endpoint): authenticated, so a forged answer cannot
+ * point us anywhere.  @return 0 or a negative errno.
+ */
+int amil_transport_hello(struct amil_transport *t, const struct sockaddr *sa, socklen_t salen);
+
+typedef void (*amil_transport_ident_fn)(void *ctx, uint64_t node_id, const char *endpoint);
+
+/** Where identity answers go (NULL: dropped after counting). */
+void amil_transport_set_ident_fn(struct amil_transport *t, amil_transport_ident_fn fn, void *ctx);
 
 /** Close the connection to @node_id (dead for long, or left). */
 void amil_transport_forget(struct amil_transport *t, uint64_t node_id);

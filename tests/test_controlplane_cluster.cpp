@@ -16,8 +16,11 @@
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -467,6 +470,149 @@ TEST_F(Cluster, BeaconsFormTheClusterAndMetricsAreServed)
 	EXPECT_NE(m.find("amil_beacon_total{counter=\"accepted\"}"), std::string::npos) << m;
 	EXPECT_NE(m.find("amil_member_state{node_id=\"2\",state=\"alive\"} 1"), std::string::npos) << m;
 	EXPECT_NE(http_get(mport, "/nothing").find("404"), std::string::npos);
+}
+
+// A tiny DNS server for one SRV name: each listed node is a target
+// n<i>.amil.test. on its port, with an A record 127.0.0.1 as glue.
+class SrvServer {
+public:
+	bool start()
+	{
+		struct sockaddr_in a = {};
+		socklen_t l = sizeof(a);
+
+		fd_ = socket(AF_INET, SOCK_DGRAM, 0);
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (fd_ < 0 || bind(fd_, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+		    getsockname(fd_, (struct sockaddr *)&a, &l) != 0)
+			return false;
+		port_ = ntohs(a.sin_port);
+		struct timeval tv = {0, 100000};
+		setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		th_ = std::thread([this] { loop(); });
+		return true;
+	}
+	~SrvServer()
+	{
+		stop_ = true;
+		if (th_.joinable())
+			th_.join();
+		if (fd_ >= 0)
+			close(fd_);
+	}
+	void set(const std::vector<std::pair<int, int>> &nodes) // (i, port)
+	{
+		std::lock_guard<std::mutex> g(mu_);
+		nodes_ = nodes;
+	}
+	int port() const { return port_; }
+	std::atomic<int> queries{0};
+
+private:
+	static void name(std::string &o, const std::string &n)
+	{
+		size_t p = 0;
+		while (p < n.size()) {
+			size_t d = n.find('.', p);
+			if (d == std::string::npos)
+				d = n.size();
+			o += (char)(d - p);
+			o += n.substr(p, d - p);
+			p = d + 1;
+		}
+		o += '\0';
+	}
+	static void u16(std::string &o, unsigned v)
+	{
+		o += (char)(v >> 8);
+		o += (char)(v & 0xff);
+	}
+	void loop()
+	{
+		while (!stop_) {
+			unsigned char q[512];
+			struct sockaddr_in from;
+			socklen_t fl = sizeof(from);
+			ssize_t n = recvfrom(fd_, q, sizeof(q), 0, (struct sockaddr *)&from, &fl);
+			if (n < 12)
+				continue;
+			queries++;
+			// The question: from byte 12 to the end of QNAME + 4.
+			size_t p = 12;
+			while (p < (size_t)n && q[p] != 0)
+				p += q[p] + 1;
+			if (p + 5 > (size_t)n)
+				continue;
+			unsigned qtype = (q[p + 1] << 8) | q[p + 2];
+			std::string question((const char *)q + 12, p + 5 - 12), ans, add;
+			std::vector<std::pair<int, int>> nodes;
+			{
+				std::lock_guard<std::mutex> g(mu_);
+				nodes = nodes_;
+			}
+			int an = 0, ar = 0;
+			for (auto &nd : nodes) {
+				std::string target = "n" + std::to_string(nd.first) + ".amil.test";
+				if (qtype == 33) {
+					std::string rd;
+					u16(rd, 0), u16(rd, 0), u16(rd, (unsigned)nd.second);
+					name(rd, target);
+					ans += "\xc0\x0c";
+					u16(ans, 33), u16(ans, 1);
+					ans += std::string("\0\0\0\5", 4);
+					u16(ans, (unsigned)rd.size());
+					ans += rd;
+					an++;
+					name(add, target);
+					u16(add, 1), u16(add, 1);
+					add += std::string("\0\0\0\5", 4);
+					u16(add, 4);
+					add += std::string("\x7f\0\0\x01", 4);
+					ar++;
+				}
+			}
+			std::string r((const char *)q, 2);
+			u16(r, 0x8180);
+			u16(r, 1), u16(r, (unsigned)an), u16(r, 0), u16(r, (unsigned)ar);
+			r += question + ans + add;
+			sendto(fd_, r.data(), r.size(), 0, (struct sockaddr *)&from, fl);
+		}
+	}
+	int fd_ = -1, port_ = 0;
+	std::atomic<bool> stop_{false};
+	std::thread th_;
+	std::mutex mu_;
+	std::vector<std::pair<int, int>> nodes_;
+};
+
+// No seed, no beacon: DNS SRV names the appliances; each endpoint is asked
+// who it is (authenticated answer).  A member missing from later answers
+// stays: only the failure detector removes members.
+TEST_F(Cluster, DnsSrvFindsTheAppliancesAndMissingAnswersRemoveNobody)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	SrvServer dns;
+	ASSERT_TRUE(dns.start());
+	dns.set({{1, nodes_[0].port}, {2, nodes_[1].port}, {3, nodes_[2].port}});
+	use_seeds_ = false;
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start(i, {"--dns-name", "_amil._tcp.amil.test", "--dns-records",
+						  "SRV", "--dns-interval-s", "1", "--dns-nameserver",
+						  "127.0.0.1:" + std::to_string(dns.port())}));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 15000), 0)
+			<< "DNS did not bring node " << who << " in";
+	EXPECT_GT(dns.queries.load(), 0);
+	// The last one up found the others by asking (the first may have been
+	// found by them first).
+	Json st = query_json(3, "status");
+	EXPECT_NE(st.path("counters.ident_rx")->text, "0") << query(3, "status");
+	// Node 3 disappears from DNS (e.g. a flapping headless service).
+	dns.set({{1, nodes_[0].port}, {2, nodes_[1].port}});
+	sleep_ms(3000);
+	for (int o : {1, 2})
+		EXPECT_EQ(state_of(o, 3), "alive") << "a member missing from DNS was dropped by " << o;
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)

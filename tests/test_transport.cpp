@@ -248,6 +248,43 @@ TEST_F(Transport, DatagramReplayAndForgeryAreRefused)
 	close(out);
 }
 
+TEST_F(Transport, HelloIsAnsweredWithAnAuthenticatedIdentity)
+{
+	add(1);
+	add(2);
+	add(7);
+	ASSERT_NO_FATAL_FAILURE(start(0, {1, 2}));
+	ASSERT_NO_FATAL_FAILURE(start(1, {1, 2}));
+	ASSERT_NO_FATAL_FAILURE(start(2, {1, 2, 7}));   // 7 is not on 2's list
+	struct Got {
+		std::vector<std::pair<uint64_t, std::string>> v;
+	} got1, got7;
+	auto fn = [](void *ctx, uint64_t id, const char *ep) {
+		static_cast<Got *>(ctx)->v.emplace_back(id, ep);
+	};
+	amil_transport_set_ident_fn(nodes_[0].t, fn, &got1);
+	amil_transport_set_ident_fn(nodes_[2].t, fn, &got7);
+	struct sockaddr_in sb = {};
+	sb.sin_family = AF_INET;
+	sb.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sb.sin_port = htons((uint16_t)std::stoi(nodes_[1].ep.substr(nodes_[1].ep.rfind(':') + 1)));
+	ASSERT_EQ(amil_transport_hello(nodes_[0].t, (struct sockaddr *)&sb, sizeof(sb)), 0);
+	ASSERT_EQ(amil_transport_hello(nodes_[2].t, (struct sockaddr *)&sb, sizeof(sb)), 0);
+	pump(100);
+	ASSERT_EQ(got1.v.size(), 1u);
+	EXPECT_EQ(got1.v[0].first, 2u);
+	EXPECT_EQ(got1.v[0].second, nodes_[1].ep);
+	EXPECT_TRUE(got7.v.empty()) << "an asker not on the allow-list got an answer";
+	EXPECT_EQ(counters(1).hello_rx, 2u);
+	EXPECT_EQ(counters(1).hello_replies, 1u);
+	// Unauthenticated hellos must not make a reflector: rate-limited.
+	for (int k = 0; k < 200; k++)
+		amil_transport_hello(nodes_[0].t, (struct sockaddr *)&sb, sizeof(sb));
+	pump(100);
+	EXPECT_GT(counters(1).hello_rate_limited, 100u);
+	EXPECT_LE(counters(1).hello_replies, 25u);
+}
+
 std::string tmpdir()
 {
 	char t[] = "/tmp/amil-transport-XXXXXX";
