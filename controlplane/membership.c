@@ -37,7 +37,13 @@ struct member {
 	uint8_t addr_len;
 	char name[AMIL_MEMBERSHIP_NAME_MAX + 1];
 	uint8_t addr[AMIL_MEMBERSHIP_ADDR_MAX];
+	/* A seed that does not answer is asked again with backoff. */
+	uint64_t seed_next_ns;
+	uint8_t seed_backoff;        /* next wait: reconnect_interval << this */
 };
+
+/* Seeds that do not answer: 1, 2, 4, 8, 8, ... reconnect intervals apart. */
+#define SEED_BACKOFF_MAX 3
 
 struct probe {
 	bool active;
@@ -886,6 +892,11 @@ amil_membership_add_seed(struct amil_membership *m, uint64_t node_id, const uint
 	}
 	r->seed = 1;
 	if (r->pending) {
+		/* A new or changed address is worth asking at once. */
+		if (r->addr_len != addr_len || (addr_len && memcmp(r->addr, addr, addr_len) != 0)) {
+			r->seed_next_ns = 0;
+			r->seed_backoff = 0;
+		}
 		r->addr_len = (uint8_t)addr_len;
 		if (addr_len)
 			memcpy(r->addr, addr, addr_len);
@@ -942,7 +953,7 @@ amil_membership_receive(struct amil_membership *m, uint64_t now_ns, uint64_t fro
 }
 
 static void
-reconnect(struct amil_membership *m)
+reconnect(struct amil_membership *m, uint64_t now_ns)
 {
 	struct member *pick = NULL;
 	uint32_t n = 0;
@@ -953,9 +964,15 @@ reconnect(struct amil_membership *m)
 		if (r->id == 0)
 			continue;
 		if (r->pending) {
-			/* Seeds are few; ask them all until they answer. */
+			/* Seeds are few; ask them all until they answer, backing
+			 * off (a seed that is down for long is not hammered). */
+			if (now_ns < r->seed_next_ns)
+				continue;
 			m->c.reconnect_pings++;
 			send_to(m, r, AMIL_MWIRE_PING, r->id, 0, ++m->seq);
+			r->seed_next_ns = now_ns + (m->t.reconnect_interval_ns << r->seed_backoff);
+			if (r->seed_backoff < SEED_BACKOFF_MAX)
+				r->seed_backoff++;
 		} else if (r->state == AMIL_MEMBER_DEAD && rnd_below(m, ++n) == 0) {
 			pick = r;  /* reservoir sample of one */
 		}
@@ -1027,6 +1044,8 @@ amil_membership_tick(struct amil_membership *m, uint64_t now_ns)
 		    now_ns >= r->since_ns + m->t.reap_ns) {
 			if (r->seed) {
 				r->pending = 1;   /* keep asking the configured seed */
+				r->seed_next_ns = 0;
+				r->seed_backoff = 0;
 				r->gossip_left = 0;
 			} else {
 				free_slot(m, r);
@@ -1036,7 +1055,7 @@ amil_membership_tick(struct amil_membership *m, uint64_t now_ns)
 	if (now_ns >= m->next_reconnect_ns) {
 		m->next_reconnect_ns = now_ns + m->t.reconnect_interval_ns;
 		if (!m->leaving)
-			reconnect(m);
+			reconnect(m, now_ns);
 	}
 	return 0;
 }

@@ -273,6 +273,33 @@ TEST(Membership, SeedIsPingedUntilItAnswersThenIsAMember)
 	EXPECT_EQ(h.events[0].at, now);
 }
 
+// A seed that stays down is asked with backoff: 1, 2, 4, then every 8
+// reconnect intervals, not hammered; a new address is asked at once.
+TEST(Membership, SilentSeedIsAskedWithBackoff)
+{
+	Harness h;
+	h.Create();
+	const uint64_t iv = h.cfg.timers.reconnect_interval_ns;
+	ASSERT_EQ(amil_membership_add_seed(h.m, 5, (const uint8_t *)"seed5", 5), 0);
+	std::vector<uint64_t> at;
+	for (uint64_t now = 0; now <= 40 * iv; now += iv / 10) {
+		amil_membership_tick(h.m, now);
+		for (auto &x : h.Take())
+			if (x.to == 5 && x.msg.type == AMIL_MWIRE_PING)
+				at.push_back(now / iv);
+	}
+	// Pings at 0, 1, 3, 7, 15, 23, 31, 39 intervals.
+	const std::vector<uint64_t> want = {0, 1, 3, 7, 15, 23, 31, 39};
+	EXPECT_EQ(at, want);
+	// The seed moved: asked at once, backoff restarted.
+	ASSERT_EQ(amil_membership_add_seed(h.m, 5, (const uint8_t *)"seed5b", 6), 0);
+	amil_membership_tick(h.m, 41 * iv);
+	size_t now_pings = 0;
+	for (auto &x : h.Take())
+		now_pings += x.to == 5 && x.to_addr == "seed5b";
+	EXPECT_EQ(now_pings, 1u);
+}
+
 TEST(Membership, PingIsAnsweredWithAckEchoingSeq)
 {
 	Harness h;
