@@ -3,13 +3,16 @@
 // joined by a bridge, with nftables making the links lossy or cutting them
 // (tc netem is not available; `numgen random mod 100 < N drop` is).
 //
-//   ns amil-cpn-<pid>-1 .. -3: one daemon each, 198.18.1.<i>/24 on a veth
+//   ns amil-cpn-<pid>-1 .. -5: one daemon each, 198.18.1.<i>/24 on a veth
+//   (-6: an intruder where a test needs one)
 //   ns amil-cpn-<pid>-br: bridge br0 joining the other veth ends
 //
-// What must hold: with 10 % of all packets between the appliances dropped
-// (both directions, so TCP retransmits and stalls), nobody is ever
-// declared dead over 20 s; a partition {1,2} | {3} is seen by both sides
-// and heals by itself when the cut is lifted.  Needs root; skips without.
+// What must hold: a kill -9 is seen by every other member within the LAN
+// target; with 10 % of all packets between the appliances dropped nobody is
+// ever declared dead over 20 s; a partition {1,2} | {3,4,5} is seen by both
+// sides and heals by itself when the cut is lifted; beacons with the wrong
+// secret and an appliance whose key is not on the allow-list are ignored.
+// Needs root; skips without.
 // TearDown kills the daemons and deletes every namespace (which removes
 // the veths and the bridge with them).
 #include <signal.h>
@@ -41,7 +44,7 @@ std::string find_tool(const std::string &name)
 
 class NetnsCluster : public ::testing::Test {
 protected:
-	static constexpr int kNodes = 3;
+	static constexpr int kNodes = 6;   // 5 appliances + a slot for an intruder
 
 	void SetUp() override
 	{
@@ -87,7 +90,10 @@ protected:
 			ns_.push_back(ns);
 			std::string keys = dir_ / ("keys" + std::to_string(i));
 			ASSERT_EQ(cmd({cp_, "keygen", "--keys", keys}, &pub), 0);
-			allow += pub.substr(0, 40) + " " + std::to_string(i) + "\n";
+			if (i <= 5)
+				allow += pub.substr(0, 40) + " " + std::to_string(i) + "\n";
+			else
+				intruder_line_ = pub.substr(0, 40) + " " + std::to_string(i) + "\n";
 		}
 		ASSERT_TRUE(write_file(dir_ / "allow.txt", allow));
 	}
@@ -133,16 +139,24 @@ protected:
 
 	std::string ep(int i) { return "tcp://198.18.1." + std::to_string(i) + ":7200"; }
 
-	void start_all()
+	void start_all(int n = 5, const std::vector<std::string> &extra = {})
 	{
-		for (int i = 1; i <= kNodes; i++) {
+		for (int i = 1; i <= n; i++)
+			ASSERT_NO_FATAL_FAILURE(start_one(i, extra));
+	}
+
+	void start_one(int i, const std::vector<std::string> &extra = {},
+		       const std::string &allow = "allow.txt")
+	{
+		{
 			std::vector<std::string> argv = {
 				ip_, "netns", "exec", ns_[i - 1], cp_, "run", "--node-id", std::to_string(i),
 				"--listen", ep(i), "--keys", dir_ / ("keys" + std::to_string(i)),
-				"--allow-list", dir_ / "allow.txt", "--run-dir",
+				"--allow-list", dir_ / allow, "--run-dir",
 				dir_ / ("run" + std::to_string(i)), "--event-log",
 				dir_ / ("ev" + std::to_string(i) + ".jsonl"), "--seed", "1@" + ep(1), "--seed",
 				"2@" + ep(2)};
+			argv.insert(argv.end(), extra.begin(), extra.end());
 			auto c = std::make_unique<Child>();
 			std::string out = dir_ / ("out" + std::to_string(i));
 
@@ -228,7 +242,8 @@ protected:
 		return n;
 	}
 
-	std::string cp_, ip_, nft_, br_ns_, last_err_;
+	std::string cp_, ip_, nft_, br_ns_, last_err_, intruder_line_;
+	std::vector<int> all5_ = {1, 2, 3, 4, 5};
 	TempDir dir_;
 	void *ctx_ = nullptr;
 	std::vector<std::string> made_, ns_, veths_;
@@ -238,39 +253,90 @@ protected:
 TEST_F(NetnsCluster, TenPercentLossRaisesNoFalseDeaths)
 {
 	ASSERT_NO_FATAL_FAILURE(start_all());
-	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000)) << "no convergence";
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 15000)) << "no convergence";
 	// 10 % of every packet between the appliances, each way, on every node.
-	for (int i = 1; i <= kNodes; i++)
+	for (int i = 1; i <= 5; i++)
 		ASSERT_NO_FATAL_FAILURE(nft_drop(i, "ip saddr 198.18.1.0/24 numgen random mod 100 < 10"));
 	sleep_ms(20000);
-	for (int i = 1; i <= kNodes; i++) {
+	for (int i = 1; i <= 5; i++) {
 		EXPECT_EQ(count_in_log(i, "\"type\": \"nodedown\""), 0) << "false death seen by " << i;
 		std::printf("[ netns ] node %d under 10%% loss for 20 s: %d suspicions, %d refuted, 0 deaths\n",
 			    i, count_in_log(i, "\"type\": \"suspect\""),
 			    count_in_log(i, "\"type\": \"unsuspect\""));
 	}
-	EXPECT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 5000));
+	EXPECT_TRUE(all_see(all5_, all5_, "alive", 5000));
 }
 
-TEST_F(NetnsCluster, PartitionIsSeenOnBothSidesAndHeals)
+TEST_F(NetnsCluster, PartitionTwoThreeIsSeenOnBothSidesAndHeals)
 {
 	ASSERT_NO_FATAL_FAILURE(start_all());
-	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
-	// Cut node 3 off from 1 and 2 (its own namespace drops both ways).
-	ASSERT_NO_FATAL_FAILURE(nft_drop(3, "ip saddr { 198.18.1.1, 198.18.1.2 }"));
-	must({ip_, "netns", "exec", ns_[2], nft_, "add rule inet amiltest output ip daddr { 198.18.1.1, "
-						 "198.18.1.2 } drop"});
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 15000));
+	// {1,2} | {3,4,5}: nodes 1 and 2 drop everything from and to 3..5.
+	for (int i : {1, 2}) {
+		ASSERT_NO_FATAL_FAILURE(nft_drop(i, "ip saddr { 198.18.1.3, 198.18.1.4, 198.18.1.5 }"));
+		must({ip_, "netns", "exec", ns_[i - 1], nft_, "add rule inet amiltest output ip daddr { "
+							 "198.18.1.3, 198.18.1.4, 198.18.1.5 } drop"});
+	}
 	int64_t t0 = now_ms();
-	ASSERT_TRUE(all_see({1, 2}, {3}, "dead", 10000)) << "majority side did not see 3 dead";
-	ASSERT_TRUE(all_see({3}, {1, 2}, "dead", 10000)) << "node 3 did not see 1 and 2 dead";
-	std::printf("[ netns ] partition {1,2}|{3} seen on both sides after %lld ms\n",
+	ASSERT_TRUE(all_see({1, 2}, {3, 4, 5}, "dead", 10000)) << "the two did not see the three dead";
+	ASSERT_TRUE(all_see({3, 4, 5}, {1, 2}, "dead", 10000)) << "the three did not see the two dead";
+	std::printf("[ netns ] partition {1,2}|{3,4,5} seen on both sides after %lld ms\n",
 		    (long long)(now_ms() - t0));
-	EXPECT_TRUE(all_see({1, 2}, {1, 2}, "alive", 1000)) << "the majority side broke up";
-	nft_clear(3);
+	EXPECT_TRUE(all_see({1, 2}, {1, 2}, "alive", 1000));
+	EXPECT_TRUE(all_see({3, 4, 5}, {3, 4, 5}, "alive", 1000));
+	for (int i : {1, 2})
+		nft_clear(i);
 	t0 = now_ms();
-	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 20000)) << "no heal";
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 20000)) << "no heal";
 	std::printf("[ netns ] healed: all alive everywhere %lld ms after the cut was lifted\n",
 		    (long long)(now_ms() - t0));
+}
+
+TEST_F(NetnsCluster, KillNineIsSeenEverywhereWithinTheLanTarget)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all());
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 15000));
+	int64_t t0 = now_ms();
+	procs_[4]->signal(SIGKILL);
+	ASSERT_TRUE(all_see({1, 2, 3, 4}, {5}, "dead", 5000));
+	int64_t t = now_ms() - t0;
+	std::printf("[ netns ] kill -9 of node 5 dead on all 4 others after %lld ms\n", (long long)t);
+	// LAN target 1 s; the polling here adds up to ~100 ms.
+	EXPECT_LT(t, 1500);
+}
+
+// Beacons only (no seeds would help them): the intruder uses the wrong
+// cluster secret, then the right secret but a key not on the allow-list.
+TEST_F(NetnsCluster, WrongSecretAndUnlistedKeyAreIgnored)
+{
+	const std::string good = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	const std::string bad = "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+	ASSERT_TRUE(write_file(dir_ / "good.secret", good));
+	ASSERT_TRUE(write_file(dir_ / "bad.secret", bad));
+	chmod((dir_ / "good.secret").c_str(), 0600);
+	chmod((dir_ / "bad.secret").c_str(), 0600);
+	std::vector<std::string> beacon = {"--beacon-group", "198.18.1.255", "--beacon-mode",
+					   "broadcast", "--beacon-port", "7299",
+					   "--beacon-interval-ms", "200"};
+	std::vector<std::string> ok = beacon, evil = beacon;
+	ok.insert(ok.end(), {"--cluster-secret", dir_ / "good.secret"});
+	evil.insert(evil.end(), {"--cluster-secret", dir_ / "bad.secret"});
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start_one(i, ok));
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
+	// The intruder (node 6) lists itself so it would talk to anyone.
+	ASSERT_TRUE(write_file(dir_ / "allow6.txt", read_file(dir_ / "allow.txt") + intruder_line_));
+	ASSERT_NO_FATAL_FAILURE(start_one(6, evil, "allow6.txt"));
+	sleep_ms(2000);
+	for (int o : {1, 2, 3})
+		EXPECT_EQ(state_of(o, 6), "") << "wrong secret, yet known to " << o;
+	procs_.back()->signal(SIGKILL);
+	procs_.back()->wait_exit(5000);
+	procs_.pop_back();
+	ASSERT_NO_FATAL_FAILURE(start_one(6, ok, "allow6.txt"));
+	sleep_ms(2000);
+	for (int o : {1, 2, 3})
+		EXPECT_EQ(state_of(o, 6), "") << "key not on the allow-list, yet known to " << o;
 }
 
 } // namespace
