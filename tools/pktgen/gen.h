@@ -90,14 +90,31 @@ unsigned amil_gen_payload(const struct amil_gen *g, uint64_t donation_id, uint8_
 
 /**
  * The two halves of amil_gen_payload(), for callers that sign many
- * payloads in one amil_wire_sign_burst() call: encode without the tag
+ * payloads in one amil_wire_sign_burst() call: encode bytes 0..55
  * (returns the length like amil_gen_payload() and the key to sign with in
- * *@key), then, once signed, spoil the tag per @kind.  Fast path.
+ * *@key; bytes 56..63, the tag, are not written), then, once signed, spoil
+ * the tag per @kind.  Bytes 0..55 are exactly those of
+ * amil_wire_donation_encode() of amil_gen_donation() with @sent_ns and
+ * @seq, written field by field without going through the struct.  Fast
+ * path.
  */
 unsigned amil_gen_payload_unsigned(const struct amil_gen *g, uint64_t donation_id, uint8_t kind,
 				   uint64_t sent_ns, uint32_t seq, uint8_t out[AMIL_WIRE_LEN],
 				   const uint8_t **key);
 void amil_gen_payload_finish(uint8_t kind, uint8_t out[AMIL_WIRE_LEN]);
+
+/**
+ * amil_gen_payload_unsigned() of @n donations in one call, for the TX
+ * loop: out[i] receives bytes 0..55 of donation ids[i] of kinds[i] with
+ * @sent_ns and seq @seq0 + i, keys[i] its signing key.  A TRUNCATED kind
+ * is encoded like the others; the caller sends only its first 63 bytes
+ * (after signing).  @out is typed like amil_wire_sign_burst()'s @bufs so
+ * one array serves both calls.  The @out buffers must not overlap each
+ * other or the other arrays.  Fast path.
+ */
+void amil_gen_payload_burst(const struct amil_gen *g, const uint64_t ids[], const uint8_t kinds[],
+			    unsigned n, uint64_t sent_ns, uint32_t seq0, void *const out[],
+			    const uint8_t *keys[]);
 
 /**
  * Expected answer to @kind: false when the node must stay silent;
@@ -117,6 +134,9 @@ struct amil_gen_plan {
 	uint64_t frames_left;  /* exact: frames still to plan */
 	uint64_t dups_left, invalid_left;
 	double dup_frac, invalid_frac;  /* not exact: per-frame probabilities */
+	uint64_t dup_below, invalid_below; /* the same as thresholds on a 53-bit
+					    * draw: dup below the first, invalid
+					    * from it to below the second */
 	uint64_t rng;          /* xorshift64* state */
 	uint32_t next_invalid; /* round robin over the invalid kinds */
 	uint64_t recent[AMIL_GEN_RECENT]; /* local indices of valid donations */
@@ -139,6 +159,20 @@ int amil_gen_plan_init(struct amil_gen_plan *p, uint64_t frames, double dup_frac
  * (amil_track_can_add()) before asking.  Fast path.
  */
 enum amil_gen_pick amil_gen_plan_next(struct amil_gen_plan *p, uint64_t *k, uint8_t *kind);
+
+/**
+ * True when every pick from now on is NEW: no duplicate or invalid frame is
+ * left to plan (with a count) or both fractions are 0 (without).  The TX
+ * loop then skips amil_gen_plan_next() and amil_gen_plan_note_valid()
+ * altogether (nothing can repeat a noted donation any more).  Fast path.
+ */
+static inline bool
+amil_gen_plan_all_new(const struct amil_gen_plan *p)
+{
+	if (p->exact)
+		return p->dups_left == 0 && p->invalid_left == 0;
+	return p->dup_frac == 0.0 && p->invalid_frac == 0.0;
+}
 
 /** Remember local index @k as a valid donation that duplicates may repeat. */
 static inline void

@@ -60,6 +60,7 @@
 #include "amil_centers.h"
 #include "amil_frame.h"
 #include "amil_wire.h"
+#include "csum.h"
 #include "gen.h"
 #include "hist.h"
 #include "match.h"
@@ -72,6 +73,11 @@
 #define EXIT_SETUP 2
 #define STASH_MAX (2 * AMIL_PKTGEN_BURST_MAX)
 #define DESC 1024
+/* Bytes of the header template copied per frame: a constant, so the copy
+ * is a few inlined vector moves; covers the longest header (Ethernet +
+ * IPv6 + UDP, 62 bytes), and every frame is longer (header + 64-byte
+ * payload), so the bytes past the header land where the payload goes. */
+#define PKTGEN_HDR_COPY 64
 
 /* Per-lcore counters: written by the owning lcore only. */
 struct counters {
@@ -134,10 +140,11 @@ struct app {
 	uint64_t start_tsc, end_tsc, duration_tsc;
 	uint32_t nb_tx, nb_rx, nb_lc;
 	struct lcore lc[AMIL_PKTGEN_MAX_LCORES];
-	uint8_t hdr[128];              /* Ethernet/IP/UDP of a 64-byte donation */
+	uint8_t hdr[128];              /* Ethernet/IP/UDP of a 64-byte donation, zero
+					* past hdr_len; copied PKTGEN_HDR_COPY at a time */
 	unsigned hdr_len, csum_off;    /* csum_off: UDP checksum offset in hdr */
 	uint16_t hdr_csum_base;        /* ~checksum of the header with a zero payload,
-					* in memory byte order (see build_frame()) */
+					* in memory byte order (csum.h) */
 	bool started;
 };
 
