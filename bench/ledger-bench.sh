@@ -11,8 +11,9 @@
 #    bandwidth of the disk (amil-ledger-bench raw: pwrite + fdatasync of
 #    BATCH 80-byte records, nothing of ours), then the data plane's ledger
 #    writer (dataplane/ledger.c: lanes, group commit, sealing, CRC32C)
-#    driven by one producer thread that keeps 4096 records in flight like a
-#    worker holding its ACKs.  Alternated, TRIALS (3) times; medians; the
+#    driven by one producer thread that keeps PENDING (8192) records in
+#    flight like a worker holding its ACKs (ledger.pending: two batches, so
+#    one can fill while the other is flushed).  Alternated, TRIALS (3) times; medians; the
 #    ratio is writer / raw in durable records per second.
 # 2. Added ACK latency: the writer at fixed offered rates (10k, 100k and
 #    half the measured maximum records/s): time from submit to durable =
@@ -21,12 +22,18 @@
 # 3. End to end: amil-pktgen -> amil-dataplane over net_memif at fixed
 #    rates, ledger on versus off (--no-ledger), the ACK round trip p50/p99
 #    as the generator measures it; the difference is the added latency.
+#    Caveat on a 2-CPU machine: the data plane polls on CPU 0 and the
+#    generator on CPU 1, so the ledger's threads have no core of their own
+#    and share one with a busy-polling process; this section then measures
+#    CPU time-slicing more than the ledger (section 2 is the ledger's own
+#    figure).  With 3+ CPUs set DP_CPU/PG_CPU and the ledger gets the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-3}
 TRIALS=${TRIALS:-3}
 BATCH=${BATCH:-4096}
 WAIT_US=${WAIT_US:-100}
+PENDING=${PENDING:-8192}     # records a producer keeps in flight (ledger.pending)
 BUILD=${BUILD:-build-bench}
 E2E_RATES=${E2E_RATES:-"20000 100000"}
 
@@ -43,8 +50,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The producer stands in for a worker lcore and polls on CPU LB_CPU (0); the
+# ledger's writer and I/O threads are DPDK control threads, which run on the
+# CPUs no lcore uses, as on an appliance (a core is left for them).
 lb() {  # amil-ledger-bench ARGS... -> its JSON line
-  "$BUILD/bench/amil-ledger-bench" --no-huge -m 256 --no-pci --file-prefix "amil-lb-$$" \
+  "$BUILD/bench/amil-ledger-bench" -l "${LB_CPU:-0}" --no-huge -m 256 --no-pci --file-prefix "amil-lb-$$" \
     --log-level=lib.eal:error -- "$@" 2>/dev/null
   rm -f "$work"/seg-*
 }
@@ -60,7 +70,7 @@ echo "== 1. durable records/s at batch $BATCH: raw append+fdatasync vs the ledge
 : >"$work/raw.jsonl"; : >"$work/writer.jsonl"
 for t in $(seq "$TRIALS"); do
   lb raw "$work" "$SECS" "$BATCH" | tee -a "$work/raw.jsonl" | sed 's/^/  raw    /'
-  lb writer "$work" "$SECS" "$BATCH" "$WAIT_US" 1 4096 | tee -a "$work/writer.jsonl" | sed 's/^/  writer /'
+  lb writer "$work" "$SECS" "$BATCH" "$WAIT_US" 1 "$PENDING" | tee -a "$work/writer.jsonl" | sed 's/^/  writer /'
 done
 read -r max_rate < <(python3 - "$work/raw.jsonl" "$work/writer.jsonl" <<'PY'
 import json, statistics, sys
@@ -81,27 +91,27 @@ echo "== 2. added ACK latency: submit -> durable at fixed offered rates (${SECS}
 lb raw "$work" "$SECS" 1 | sed 's/^/  raw fdatasync of one record: /'
 half=$(( max_rate / 2 ))
 for rate in 10000 100000 "$half"; do
-  lb writer "$work" "$SECS" "$BATCH" "$WAIT_US" 1 4096 "$rate" | python3 -c '
+  lb writer "$work" "$SECS" "$BATCH" "$WAIT_US" 1 "$PENDING" "$rate" | python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read()); l = r["latency_us"]
-print(f"  {r[\"offered_per_s\"]:>9.0f} rec/s offered: {r[\"records_per_s\"]:>9.0f} durable/s, "
-      f"mean batch {r[\"mean_batch\"]:>5.0f}, added latency p50 {l[\"p50\"] / 1000:.2f} ms, "
-      f"p99 {l[\"p99\"] / 1000:.2f} ms, max {l[\"max\"] / 1000:.2f} ms "
-      f"(target p99 <= 2 ms)")'
+off, dur, mb = r["offered_per_s"], r["records_per_s"], r["mean_batch"]
+p50, p99, mx = l["p50"] / 1000, l["p99"] / 1000, l["max"] / 1000
+print(f"  {off:>9.0f} rec/s offered: {dur:>9.0f} durable/s, mean batch {mb:>5.0f}, "
+      f"added latency p50 {p50:.2f} ms, p99 {p99:.2f} ms, max {mx:.2f} ms (target p99 <= 2 ms)")'
 done
 
 echo "== 3. end to end over net_memif: ACK round trip, ledger on vs off (${SECS}s each)"
 e2e() {  # RATE on|off -> "p50 p99" in us, and lost
   local rate=$1 mode=$2 n=$3 sock="$work/memif-$3.sock" largs
   if [ "$mode" = on ]; then largs="--ledger-dir $work/e2e-ledger-$n"; else largs="--no-ledger"; fi
-  "$BUILD/dataplane/amil-dataplane" -l 0 --no-huge -m 1024 --no-pci \
+  "$BUILD/dataplane/amil-dataplane" -l "${DP_CPU:-0}" --no-huge -m 1024 --no-pci \
     --file-prefix "amil-lb-dp-$$-$n" --log-level=lib.eal:error \
     --vdev "net_memif0,role=server,socket-abstract=no,socket=$sock" -- \
     --ip 198.18.0.1 --centers configs/centers.example --dedupe-capacity 1048576 \
     $largs >"$work/dp-$n.log" 2>&1 &
   dp_pid=$!
   for _ in $(seq 200); do grep -q serving "$work/dp-$n.log" && break; sleep 0.05; done
-  timeout $(( SECS * 3 + 30 )) "$BUILD/tools/pktgen/amil-pktgen" -l 1 --no-huge -m 512 \
+  timeout $(( SECS * 3 + 30 )) "$BUILD/tools/pktgen/amil-pktgen" -l "${PG_CPU:-1}" --no-huge -m 512 \
     --no-pci --file-prefix "amil-lb-pg-$$-$n" --log-level=lib.eal:error \
     --vdev "net_memif0,role=client,socket-abstract=no,socket=$sock" -- \
     --centers configs/centers.example --dst-ip 198.18.0.1 --count $(( rate * SECS )) \

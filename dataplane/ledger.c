@@ -46,6 +46,17 @@ struct lane {
 	uint64_t settled __rte_cache_aligned;
 } __rte_cache_aligned;
 
+/* One group commit.  The writer fills and seals it; the I/O thread writes
+ * and syncs it; the writer settles it. */
+struct batch {
+	uint8_t *buf;                  /* batch_max records */
+	uint32_t n;
+	uint32_t lane_n[AMIL_LEDGER_LANES_MAX]; /* records per lane, for settle */
+	uint64_t first_ns;             /* when its first record was taken */
+	uint64_t sealed_seq;           /* seq its records were sealed from, 0: not sealed */
+	int result;                    /* 0 or -errno, from the I/O thread */
+};
+
 struct amil_ledger {
 	struct amil_ledger_params p;
 	char dir[PATH_MAX];
@@ -54,10 +65,16 @@ struct amil_ledger {
 	int dir_fd;
 	int fd;                        /* current segment, -1 when none is usable */
 	uint64_t seg_size;             /* durable size of the current segment */
-	uint64_t next_seq;
-	uint8_t *batch;                /* batch_max records */
-	uint32_t batch_lane_n[AMIL_LEDGER_LANES_MAX];
-	pthread_t thread;
+	uint64_t next_seq;             /* I/O thread: seq of the next durable record */
+	struct batch b[2];             /* double buffer: one in I/O, one filling */
+	/* Writer -> I/O thread hand-off of one batch at a time. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv_job, cv_done;
+	struct batch *job;             /* submitted, not yet taken */
+	bool job_done;                 /* the last submitted batch completed */
+	bool io_quit;
+	bool sync_init;                /* mu and the condvars exist */
+	pthread_t thread, io_thread;
 	bool running;
 	uint32_t stop;                 /* set (release) by amil_ledger_stop */
 	uint32_t fail_batches;         /* test hook: fail this many commits */
@@ -190,12 +207,18 @@ amil_ledger_create(const struct amil_ledger_params *p)
 		goto fail;
 	}
 	l->p.dir = l->dir;
-	l->batch = rte_malloc("amil_ledger_batch", (size_t)p->batch_max * AMIL_LEDGER_REC_LEN,
-			      RTE_CACHE_LINE_SIZE);
-	if (l->batch == NULL) {
-		err = ENOMEM;
-		goto fail;
+	for (int k = 0; k < 2; k++) {
+		l->b[k].buf = rte_malloc("amil_ledger_batch",
+					 (size_t)p->batch_max * AMIL_LEDGER_REC_LEN, RTE_CACHE_LINE_SIZE);
+		if (l->b[k].buf == NULL) {
+			err = ENOMEM;
+			goto fail;
+		}
 	}
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv_job, NULL);
+	pthread_cond_init(&l->cv_done, NULL);
+	l->sync_init = true;
 	for (unsigned i = 0; i < p->nb_lanes; i++) {
 		char name[RTE_RING_NAMESIZE];
 
@@ -236,10 +259,10 @@ fail:
 /* Take what the lanes hold, up to batch_max, fairly: each lane in turn
  * gets an equal share first, then whatever room is left. */
 static uint32_t
-gather(struct amil_ledger *l, uint32_t have)
+gather(struct amil_ledger *l, struct batch *b)
 {
 	const unsigned nl = l->p.nb_lanes;
-	uint32_t room = l->p.batch_max - have;
+	uint32_t have = b->n, room = l->p.batch_max - have;
 
 	for (int pass = 0; pass < 2 && room > 0; pass++) {
 		uint32_t share = pass == 0 ? RTE_MAX(room / nl, 1u) : room;
@@ -247,27 +270,30 @@ gather(struct amil_ledger *l, uint32_t have)
 		for (unsigned i = 0; i < nl && room > 0; i++) {
 			uint32_t want = RTE_MIN(share, room);
 			unsigned got = rte_ring_dequeue_burst_elem(
-				l->lane[i].recs, l->batch + (size_t)have * AMIL_LEDGER_REC_LEN,
+				l->lane[i].recs, b->buf + (size_t)have * AMIL_LEDGER_REC_LEN,
 				AMIL_LEDGER_REC_LEN, want, NULL);
 
 			/* The batch interleaves lanes; what settle() needs is
 			 * how many records of each lane it holds (a lane's
 			 * records are taken in its order). */
-			l->batch_lane_n[i] += got;
+			b->lane_n[i] += got;
 			have += got;
 			room -= got;
 		}
 	}
+	if (b->n == 0 && have > 0)
+		b->first_ns = mono_ns();
+	b->n = have;
 	return have;
 }
 
 /* Publish the outcome of the batch to every lane that had records in it. */
 static void
-settle(struct amil_ledger *l, bool durable)
+settle(struct amil_ledger *l, struct batch *b, bool durable)
 {
 	for (unsigned i = 0; i < l->p.nb_lanes; i++) {
 		struct lane *ln = &l->lane[i];
-		uint32_t k = l->batch_lane_n[i];
+		uint32_t k = b->lane_n[i];
 
 		if (k == 0)
 			continue;
@@ -285,16 +311,28 @@ settle(struct amil_ledger *l, bool durable)
 		/* Release: the refusals above are visible before the worker
 		 * sees the new settled mark. */
 		__atomic_store_n(&ln->settled, ln->taken, __ATOMIC_RELEASE);
-		l->batch_lane_n[i] = 0;
+		b->lane_n[i] = 0;
 	}
 }
 
-/* Write and sync @n records.  0, or -errno with the segment cut back. */
-static int
-commit(struct amil_ledger *l, uint32_t n)
+/* Seal every record of @b: sequence numbers from @first, the time now. */
+static void
+seal(struct batch *b, uint64_t first)
 {
+	uint64_t now = real_ns();
+
+	for (uint32_t i = 0; i < b->n; i++)
+		amil_ledger_rec_seal(b->buf + (size_t)i * AMIL_LEDGER_REC_LEN, first + i, now);
+	b->sealed_seq = first;
+}
+
+/* I/O thread: write and sync @b.  0, or -errno with the segment cut back. */
+static int
+commit(struct amil_ledger *l, struct batch *b)
+{
+	const uint32_t n = b->n;
 	const size_t len = (size_t)n * AMIL_LEDGER_REC_LEN;
-	uint64_t now = real_ns(), t0;
+	uint64_t t0;
 	int err;
 
 	if (unlikely(__atomic_load_n(&l->fail_batches, __ATOMIC_ACQUIRE) > 0)) {
@@ -313,11 +351,12 @@ commit(struct amil_ledger *l, uint32_t n)
 		if (err != 0)
 			return err;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		amil_ledger_rec_seal(l->batch + (size_t)i * AMIL_LEDGER_REC_LEN, l->next_seq + i,
-				     now);
+	/* Sealed ahead assuming the batch before succeeds; if it did not,
+	 * its sequence numbers are free again: the ledger has no gaps. */
+	if (b->sealed_seq != l->next_seq)
+		seal(b, l->next_seq);
 	t0 = mono_ns();
-	err = pwrite_all(l->fd, l->batch, len, l->seg_size);
+	err = pwrite_all(l->fd, b->buf, len, l->seg_size);
 	if (err == 0 && fdatasync(l->fd) != 0) {
 		err = -errno;
 		/* After a failed fdatasync the page cache may have dropped
@@ -359,48 +398,130 @@ lanes_empty(const struct amil_ledger *l)
 	return true;
 }
 
+/* The I/O thread: one batch at a time, write + fdatasync. */
+static void *
+io_main(void *arg)
+{
+	struct amil_ledger *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		struct batch *b;
+
+		while (l->job == NULL && !l->io_quit)
+			pthread_cond_wait(&l->cv_job, &l->mu);
+		if (l->job == NULL)
+			break;
+		b = l->job;
+		l->job = NULL;
+		pthread_mutex_unlock(&l->mu);
+		b->result = commit(l, b);
+		pthread_mutex_lock(&l->mu);
+		l->job_done = true;
+		pthread_cond_signal(&l->cv_done);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
+static void
+submit(struct amil_ledger *l, struct batch *b)
+{
+	pthread_mutex_lock(&l->mu);
+	l->job = b;
+	l->job_done = false;
+	pthread_cond_signal(&l->cv_job);
+	pthread_mutex_unlock(&l->mu);
+}
+
+static bool
+io_done(struct amil_ledger *l, bool wait)
+{
+	bool done;
+
+	pthread_mutex_lock(&l->mu);
+	while (wait && !l->job_done)
+		pthread_cond_wait(&l->cv_done, &l->mu);
+	done = l->job_done;
+	pthread_mutex_unlock(&l->mu);
+	return done;
+}
+
+/* The outcome of a batch the I/O thread finished, to its lanes. */
+static void
+finish(struct amil_ledger *l, struct batch *b)
+{
+	if (b->result == 0) {
+		if (AMIL_STAT_GET(l->c->alarm))
+			AMIL_STAT_ADD(l->c->alarm, -1);
+		settle(l, b, true);
+	} else {
+		AMIL_STAT_ADD(l->c->write_errors, 1);
+		AMIL_STAT_ADD(l->c->refused, b->n);
+		__atomic_store_n(&l->c->last_errno, (uint64_t)-b->result, __ATOMIC_RELAXED);
+		if (!AMIL_STAT_GET(l->c->alarm))
+			AMIL_STAT_ADD(l->c->alarm, 1);
+		settle(l, b, false);
+	}
+	b->n = 0;
+	b->sealed_seq = 0;
+}
+
+/*
+ * The writer: a two-stage pipeline.  While the I/O thread writes and
+ * syncs batch N, this thread gathers batch N+1 from the lanes and, once it
+ * is full, seals it (sequence numbers, time, CRC32C), so the CPU work of a
+ * batch overlaps the previous batch's flush instead of adding to it.  One
+ * batch is in the I/O thread at a time: a batch is acknowledged when its
+ * own fdatasync returns, and batches reach the disk in sequence order.
+ */
 static void *
 writer_main(void *arg)
 {
 	struct amil_ledger *l = arg;
+	struct batch *inflight = NULL;
+	uint64_t pred_next = l->next_seq;  /* seq after everything submitted */
+	int cur = 0;
 
 	/* Naps of tens of microseconds must not become the default 50 us
 	 * timer slack on top. */
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	for (;;) {
-		uint32_t n = gather(l, 0);
-		int err;
+		struct batch *b = &l->b[cur];
+		bool full;
 
-		if (n == 0) {
+		gather(l, b);
+		full = b->n == l->p.batch_max;
+		if (inflight != NULL) {
+			if (full && b->sealed_seq == 0)
+				seal(b, pred_next);   /* overlaps the flush */
+			if (!io_done(l, full))
+				goto nap;
+			if (inflight->result != 0)
+				pred_next -= inflight->n;  /* its seqs are free again */
+			finish(l, inflight);
+			if (inflight->result != 0)
+				nap(1000000);  /* a full disk: refuse in batches, do not spin */
+			inflight = NULL;
+			continue;
+		}
+		if (b->n == 0) {
 			if (__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE) && lanes_empty(l))
 				break;
 			nap(IDLE_SLEEP_NS);
 			continue;
 		}
-		if (n < l->p.batch_max && l->p.max_wait_ns > 0) {
-			uint64_t deadline = mono_ns() + l->p.max_wait_ns;
-
-			while (n < l->p.batch_max && mono_ns() < deadline) {
-				nap(FILL_SLEEP_NS);
-				n = gather(l, n);
-			}
-		}
-		err = commit(l, n);
-		if (err == 0) {
-			if (AMIL_STAT_GET(l->c->alarm))
-				AMIL_STAT_ADD(l->c->alarm, -1);
-			settle(l, true);
-		} else {
-			AMIL_STAT_ADD(l->c->write_errors, 1);
-			AMIL_STAT_ADD(l->c->refused, n);
-			__atomic_store_n(&l->c->last_errno, (uint64_t)-err, __ATOMIC_RELAXED);
-			if (!AMIL_STAT_GET(l->c->alarm))
-				AMIL_STAT_ADD(l->c->alarm, 1);
-			settle(l, false);
-			/* Do not spin on a full disk: the records keep being
-			 * refused (and answered UNAVAILABLE) in batches. */
-			nap(1000000);
-		}
+		if (!full && l->p.max_wait_ns > 0 && mono_ns() - b->first_ns < l->p.max_wait_ns)
+			goto nap;
+		if (b->sealed_seq != pred_next)
+			seal(b, pred_next);
+		pred_next += b->n;
+		submit(l, b);
+		inflight = b;
+		cur ^= 1;
+		continue;
+nap:
+		nap(FILL_SLEEP_NS);
 	}
 	return NULL;
 }
@@ -417,9 +538,18 @@ amil_ledger_start(struct amil_ledger *l, uint64_t next_seq)
 	if (rc != 0)
 		return rc;
 	__atomic_store_n(&l->c->next_seq, l->next_seq, __ATOMIC_RELAXED);
-	rc = rte_ctrl_thread_create(&l->thread, "amil-ledger", NULL, writer_main, l);
+	rc = rte_ctrl_thread_create(&l->io_thread, "amil-ledger-io", NULL, io_main, l);
 	if (rc != 0)
 		return -rc;
+	rc = rte_ctrl_thread_create(&l->thread, "amil-ledger", NULL, writer_main, l);
+	if (rc != 0) {
+		pthread_mutex_lock(&l->mu);
+		l->io_quit = true;
+		pthread_cond_signal(&l->cv_job);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->io_thread, NULL);
+		return -rc;
+	}
 	l->running = true;
 	return 0;
 }
@@ -430,8 +560,14 @@ amil_ledger_stop(struct amil_ledger *l)
 	if (l == NULL)
 		return -EINVAL;
 	if (l->running) {
+		/* The writer returns once every submitted record is settled. */
 		__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(l->thread, NULL);
+		pthread_mutex_lock(&l->mu);
+		l->io_quit = true;
+		pthread_cond_signal(&l->cv_job);
+		pthread_mutex_unlock(&l->mu);
+		pthread_join(l->io_thread, NULL);
 		l->running = false;
 	}
 	segment_close(l);
@@ -450,7 +586,13 @@ amil_ledger_free(struct amil_ledger *l)
 	}
 	if (l->dir_fd >= 0)
 		close(l->dir_fd);
-	rte_free(l->batch);
+	rte_free(l->b[0].buf);
+	rte_free(l->b[1].buf);
+	if (l->sync_init) {
+		pthread_mutex_destroy(&l->mu);
+		pthread_cond_destroy(&l->cv_job);
+		pthread_cond_destroy(&l->cv_done);
+	}
 	rte_free(l);
 }
 
