@@ -644,10 +644,10 @@ void amil_config_defaults(struct amil_config *c)
 	c->ledger_batch = 4096;
 	c->ledger_wait_us = 100;
 	c->ledger_segment_mb = 64;
-	c->ledger_pending = 4096;
+	c->ledger_pending = 8192;
 	c->burst = 32;
 	c->ring_size = 4096;
-	c->mbufs = 16383;
+	c->mbufs = 32767;
 	c->rx_desc = 1024;
 	c->tx_desc = 1024;
 }

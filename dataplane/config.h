@@ -13,8 +13,8 @@
  *   ctl_sock: /run/amil/dataplane.sock   (ipc control socket; default none)
  *   dedupe: { capacity: 1048576, retention_s: 86400 }
  *   ledger: { dir: /var/lib/amil/ledger, batch: 4096, max_wait_us: 100,
- *             segment_mb: 64, pending: 4096 }   (--no-ledger: no ledger)
- *   burst: 32   ring_size: 4096   mbufs: 16383   rx_desc: 1024   tx_desc: 1024
+ *             segment_mb: 64, pending: 8192 }   (--no-ledger: no ledger)
+ *   burst: 32   ring_size: 4096   mbufs: 32767   rx_desc: 1024   tx_desc: 1024
  * A relative `centers` or `stats_json` path in the file is taken relative
  * to the file's directory.  An unknown key is an error (catches typos).
  *
@@ -59,10 +59,10 @@ struct amil_config {
 	uint32_t ledger_batch;         /* records per commit, default 4096 */
 	uint32_t ledger_wait_us;       /* default 100 */
 	uint32_t ledger_segment_mb;    /* default 64 */
-	uint32_t ledger_pending;       /* held ACKs per worker, power of 2, default 4096 */
+	uint32_t ledger_pending;       /* held ACKs per worker, power of 2, default 8192 */
 	uint32_t burst;                /* 1..64, default 32 */
 	uint32_t ring_size;            /* power of two, default 4096 */
-	uint32_t mbufs;                /* per socket, default 16383 */
+	uint32_t mbufs;                /* per socket, default 32767 (held ACKs + rings) */
 	uint16_t rx_desc;              /* default 1024 */
 	uint16_t tx_desc;              /* default 1024 */
 };

@@ -54,8 +54,26 @@
 
 #define PROG "amil-dataplane"
 #define TX_WAIT_US 100                 /* how long a full TX queue may stall a burst */
+#define TX_STALL_MS 50                 /* a TX queue taking nothing this long: peer gone */
+
+/*
+ * ACKs waiting for room in a TX queue.  A released ACK (its record is
+ * durable) is not thrown away because a burst of them met a full queue:
+ * the lcore keeps it here and offers it again on every turn, and takes no
+ * more from the ledger until this is empty, so a slow peer holds ACKs
+ * back (and, through the held queue, RX) instead of losing them.  Only a
+ * queue that takes nothing for TX_STALL_MS (a peer gone away) has its
+ * backlog dropped and counted in tx_full; the centers' retransmits then get
+ * DUPLICATE.
+ */
+struct tx_backlog {
+	struct rte_mbuf *m[AMIL_WORKER_BURST_MAX];
+	uint16_t n;
+	uint64_t stall_tsc;            /* since when nothing was taken, 0: moving */
+};
 
 struct worker_ctx {
+	struct tx_backlog bl;          /* direct TX only */
 	unsigned id;
 	unsigned lcore_id;
 	struct amil_worker *w;
@@ -82,6 +100,7 @@ struct app {
 	bool direct_tx;
 	uint16_t burst;
 	bool ports_started[RTE_MAX_ETHPORTS];
+	struct tx_backlog io_bl;       /* I/O lcore: run-to-completion or drained rings */
 };
 
 /* Set by the signal handler; polled by the I/O lcore. */
@@ -98,8 +117,8 @@ on_signal(int sig)
 	stop_rx = 1;
 }
 
-/* TSC ticks of TX_WAIT_US, set once at start-up. */
-static uint64_t tx_wait_tsc;
+/* TSC ticks of TX_WAIT_US and TX_STALL_MS, set once at start-up. */
+static uint64_t tx_wait_tsc, tx_stall_tsc;
 
 /*
  * Transmit all of @n frames on (port, queue).  A full queue is retried for
@@ -146,6 +165,57 @@ tx_by_port(struct amil_lcore_stats *st, uint16_t queue, struct rte_mbuf **m, uin
 	}
 }
 
+/*
+ * Offer the backlog to the devices, runs of the same port in order; keep
+ * what they do not take.  @return true when the backlog is empty.
+ */
+static bool
+backlog_flush(struct tx_backlog *b, struct amil_lcore_stats *st, uint16_t queue)
+{
+	uint16_t i = 0;
+
+	while (i < b->n) {
+		uint16_t port = b->m[i]->port, j = i + 1, sent;
+
+		while (j < b->n && b->m[j]->port == port)
+			j++;
+		sent = rte_eth_tx_burst(port, queue, b->m + i, j - i);
+		AMIL_STAT_ADD(st->port[port].tx, sent);
+		i += sent;
+		if (i < j)
+			break;
+	}
+	if (i > 0) {
+		b->n -= i;
+		memmove(b->m, b->m + i, b->n * sizeof(b->m[0]));
+		b->stall_tsc = 0;
+	} else if (b->n > 0) {
+		uint64_t now = rte_rdtsc();
+
+		if (b->stall_tsc == 0) {
+			b->stall_tsc = now;
+		} else if (now - b->stall_tsc > tx_stall_tsc) {
+			for (uint16_t k = 0; k < b->n; k++)
+				AMIL_STAT_ADD(st->port[b->m[k]->port].tx_full, 1);
+			rte_pktmbuf_free_bulk(b->m, b->n);
+			b->n = 0;
+			b->stall_tsc = 0;
+		}
+	}
+	return b->n == 0;
+}
+
+/* Append @n mbufs (n <= room) and offer them at once. */
+static void
+backlog_send(struct tx_backlog *b, struct amil_lcore_stats *st, uint16_t queue,
+	     struct rte_mbuf **m, uint16_t n)
+{
+	RTE_ASSERT(b->n + n <= AMIL_WORKER_BURST_MAX);
+	memcpy(b->m + b->n, m, n * sizeof(m[0]));
+	b->n += n;
+	backlog_flush(b, st, queue);
+}
+
 /* Send a worker's ACKs: on its own TX queue, or through the I/O lcore. */
 static void
 worker_emit(struct worker_ctx *c, bool direct, struct rte_mbuf **out, uint16_t nout)
@@ -186,14 +256,23 @@ worker_main(void *arg)
 			n = rte_ring_dequeue_burst(c->rx_ring, (void **)in, burst, NULL);
 		nout = n > 0 ? amil_worker_process(c->w, in, (uint16_t)n, out, rte_rdtsc()) : 0;
 		worker_emit(c, direct, out, nout);
-		nrel = amil_worker_release(c->w, out, AMIL_WORKER_BURST_MAX);
-		worker_emit(c, direct, out, nrel);
+		nrel = 0;
+		if (!direct) {
+			nrel = amil_worker_release(c->w, out, AMIL_WORKER_BURST_MAX);
+			worker_emit(c, direct, out, nrel);
+		} else if (backlog_flush(&c->bl, c->st, c->txq)) {
+			nrel = amil_worker_release(c->w, out, AMIL_WORKER_BURST_MAX);
+			if (nrel > 0)
+				backlog_send(&c->bl, c->st, c->txq, out, nrel);
+		}
 		if (n == 0 && nrel == 0) {
 			/* Acquire pairs with the I/O lcore's release: once the flag
 			 * is seen, no more frames will be enqueued, so an empty
-			 * ring and nothing held means done. */
+			 * ring, nothing held and nothing waiting to be sent means
+			 * done. */
 			if (__atomic_load_n(&stop_workers, __ATOMIC_ACQUIRE) &&
-			    rte_ring_empty(c->rx_ring) && amil_worker_held(c->w) == 0)
+			    rte_ring_empty(c->rx_ring) && amil_worker_held(c->w) == 0 &&
+			    c->bl.n == 0)
 				break;
 			rte_pause();
 		}
@@ -202,7 +281,8 @@ worker_main(void *arg)
 	return 0;
 }
 
-/* Drain every worker's TX ring onto queue 0 (no direct TX). */
+/* Drain every worker's TX ring onto queue 0 (no direct TX), through the
+ * I/O lcore's backlog: a ring is read only as fast as the queue takes. */
 static void
 drain_tx_rings(struct app *a)
 {
@@ -211,9 +291,10 @@ drain_tx_rings(struct app *a)
 	for (unsigned w = 0; w < a->nb_workers; w++) {
 		unsigned n;
 
-		while ((n = rte_ring_dequeue_burst(a->wk[w].tx_ring, (void **)m,
+		while (backlog_flush(&a->io_bl, a->io_st, 0) &&
+		       (n = rte_ring_dequeue_burst(a->wk[w].tx_ring, (void **)m,
 						   AMIL_WORKER_BURST_MAX, NULL)) > 0)
-			tx_by_port(a->io_st, 0, m, (uint16_t)n);
+			backlog_send(&a->io_bl, a->io_st, 0, m, (uint16_t)n);
 	}
 }
 
@@ -322,16 +403,29 @@ rings_have_room(const struct app *a)
 	return true;
 }
 
-/* Run-to-completion: transmit the ACKs the ledger let go. */
+/* Run-to-completion: transmit the ACKs the ledger let go, no faster than
+ * the queue takes them. */
 static uint16_t
 rtc_release(struct app *a)
 {
 	struct rte_mbuf *out[AMIL_WORKER_BURST_MAX];
-	uint16_t n = amil_worker_release(a->rtc, out, AMIL_WORKER_BURST_MAX);
+	uint16_t n;
 
+	if (!backlog_flush(&a->io_bl, a->io_st, 0))
+		return 0;
+	n = amil_worker_release(a->rtc, out, AMIL_WORKER_BURST_MAX);
 	if (n > 0)
-		tx_by_port(a->io_st, 0, out, n);
+		backlog_send(&a->io_bl, a->io_st, 0, out, n);
 	return n;
+}
+
+static bool
+tx_rings_empty(const struct app *a)
+{
+	for (unsigned w = 0; w < a->nb_workers; w++)
+		if (!rte_ring_empty(a->wk[w].tx_ring))
+			return false;
+	return true;
 }
 
 static void
@@ -350,7 +444,7 @@ io_main(struct app *a)
 	}
 	/* Run-to-completion: every held ACK goes out before we stop. */
 	if (a->rtc != NULL)
-		while (amil_worker_held(a->rtc) > 0)
+		while (amil_worker_held(a->rtc) > 0 || a->io_bl.n > 0)
 			if (rtc_release(a) == 0)
 				rte_pause();
 	/* RX stopped: let workers finish what they hold and keep moving their
@@ -362,7 +456,8 @@ io_main(struct app *a)
 		rte_pause();
 	}
 	if (!a->direct_tx && a->rtc == NULL)
-		drain_tx_rings(a);
+		while (a->io_bl.n > 0 || !tx_rings_empty(a))
+			drain_tx_rings(a);
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -802,6 +897,7 @@ main(int argc, char **argv)
 	}
 
 	tx_wait_tsc = rte_get_tsc_hz() / 1000000 * TX_WAIT_US;
+	tx_stall_tsc = rte_get_tsc_hz() / 1000 * TX_STALL_MS;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf(PROG ": memory: %s\n",

@@ -129,7 +129,9 @@ TEST_F(ConfigTest, Defaults)
 	EXPECT_EQ(c_.dedupe_retention_s, 86400u);
 	EXPECT_EQ(c_.burst, 32u);
 	EXPECT_EQ(c_.ring_size, 4096u);
-	EXPECT_EQ(c_.mbufs, 16383u);
+	EXPECT_EQ(c_.mbufs, 32767u);
+	EXPECT_EQ(c_.ledger_batch, 4096u);
+	EXPECT_EQ(c_.ledger_pending, 8192u) << "two batches: one fills while one is flushed";
 	EXPECT_EQ(c_.rx_desc, 1024);
 	EXPECT_EQ(c_.tx_desc, 1024);
 }
@@ -701,7 +703,7 @@ TEST_F(ConfigTest, UsageListsEveryFlagWithDefault)
 				"stats_json: none", "dedupe.capacity: 1048576 (8..2147483648)",
 				"dedupe.retention_s: 86400 (1..31536000)", "burst: 32 (1..64)",
 				"ring_size: 4096 (power of two 64..1048576)",
-				"mbufs: 16383 (1023..16777215)", "rx_desc: 1024 (64..16384)",
+				"mbufs: 32767 (1023..16777215)", "rx_desc: 1024 (64..16384)",
 				"tx_desc: 1024 (64..16384)"})
 		EXPECT_HAS(u, def);
 	EXPECT_HAS(u, "--no-huge");
