@@ -30,6 +30,7 @@
 #include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -620,41 +621,59 @@ use_srv(struct amil_dns_disc *d, const struct amil_dns_rr *srv, uint64_t now_ns)
 	}
 }
 
+/* Family, port and address of a socket address, a v4-mapped IPv6 one
+ * (dual-stack socket) as IPv4.  Copied out with memcpy: reading one
+ * sockaddr type through another breaks strict aliasing (GCC -O2 reordered
+ * such a read before the writes it depended on). */
+struct sa_key {
+	int family;
+	uint16_t port;                 /* network order */
+	uint8_t addr[16];
+};
+
+static void
+sa_key_of(const struct sockaddr_storage *ss, struct sa_key *k)
+{
+	sa_family_t fam;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(&fam, (const uint8_t *)ss + offsetof(struct sockaddr_storage, ss_family),
+	       sizeof(fam));
+	if (fam == AF_INET) {
+		struct sockaddr_in a;
+
+		memcpy(&a, ss, sizeof(a));
+		k->family = AF_INET;
+		k->port = a.sin_port;
+		memcpy(k->addr, &a.sin_addr, 4);
+	} else if (fam == AF_INET6) {
+		struct sockaddr_in6 a;
+
+		memcpy(&a, ss, sizeof(a));
+		if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+			k->family = AF_INET;
+			memcpy(k->addr, &a.sin6_addr.s6_addr[12], 4);
+		} else {
+			k->family = AF_INET6;
+			memcpy(k->addr, &a.sin6_addr, 16);
+		}
+		k->port = a.sin6_port;
+	}
+}
+
 static bool
 from_server(const struct amil_dns_disc *d, const struct sockaddr_storage *from)
 {
-	struct sockaddr_in v4;
-	const struct sockaddr_storage *f = from;
+	struct sa_key f, s;
 
-	/* Normalise a v4-mapped source (dual-stack socket) to IPv4. */
-	if (from->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)from;
-
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-			memset(&v4, 0, sizeof(v4));
-			v4.sin_family = AF_INET;
-			v4.sin_port = s6->sin6_port;
-			memcpy(&v4.sin_addr, &s6->sin6_addr.s6_addr[12], 4);
-			f = (const struct sockaddr_storage *)(void *)&v4;
-		}
-	}
+	sa_key_of(from, &f);
+	if (f.family == 0)
+		return false;
 	for (unsigned i = 0; i < d->n_servers; i++) {
-		const struct sockaddr_storage *s = &d->servers[i].sa;
-
-		if (s->ss_family != f->ss_family)
-			continue;
-		if (f->ss_family == AF_INET) {
-			const struct sockaddr_in *a = (const void *)f, *b = (const void *)s;
-
-			if (a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr)
-				return true;
-		} else {
-			const struct sockaddr_in6 *a = (const void *)f, *b = (const void *)s;
-
-			if (a->sin6_port == b->sin6_port &&
-			    memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0)
-				return true;
-		}
+		sa_key_of(&d->servers[i].sa, &s);
+		if (s.family == f.family && s.port == f.port &&
+		    memcmp(s.addr, f.addr, f.family == AF_INET ? 4 : 16) == 0)
+			return true;
 	}
 	return false;
 }
