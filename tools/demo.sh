@@ -22,8 +22,10 @@ ninja -C build >/dev/null
 work=$(mktemp -d /tmp/amil-demo.XXXXXX)
 prefix="amil-demo-$$"
 pid=""
+cp_pid=""
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  [ -n "$cp_pid" ] && kill -KILL "$cp_pid" 2>/dev/null || true
   rm -rf "$work" "/var/run/dpdk/$prefix"
 }
 trap cleanup EXIT
@@ -34,16 +36,29 @@ build/tools/amil-mkpcap --out "$work/in.pcap" --centers configs/centers.example 
   --dst-mac 02:00:00:00:00:01 --dst-ip 198.18.0.1 --src-ip 198.18.0.2
 frames=$(( COUNT + 2 ))
 
-echo "== 2. the appliance: net_pcap in -> out, lcores $LCORES, no hugepages"
+echo "== 2. the appliance: data plane (net_pcap in -> out, lcores $LCORES, no hugepages)"
+echo "      and its control plane, watching it over an ipc socket"
 build/dataplane/amil-dataplane -l "$LCORES" --no-huge -m 1024 --no-pci --file-prefix "$prefix" \
   --log-level=lib.eal:warning \
   --vdev "net_pcap0,rx_pcap=$work/in.pcap,tx_pcap=$work/out.pcap" -- \
   --config configs/amil-dataplane.yaml --mac 02:00:00:00:00:01 \
-  --dedupe-capacity 262144 --ledger-dir "$work/ledger" --stats-json "$work/stats.json" &
+  --dedupe-capacity 262144 --ledger-dir "$work/ledger" --stats-json "$work/stats.json" \
+  --ctl-sock "$work/dataplane.sock" &
 pid=$!
+echo "$(build/controlplane/amil-controlplane keygen --keys "$work/keys") 1 demo-1" >"$work/allow.txt"
+build/controlplane/amil-controlplane run --node-id 1 --name demo-1 --region ID-JKT \
+  --listen tcp://127.0.0.1:17200 --keys "$work/keys" --allow-list "$work/allow.txt" \
+  --run-dir "$work/run" --dataplane-ctl "ipc://$work/dataplane.sock" >"$work/cp.log" 2>&1 &
+cp_pid=$!
 tools/dp-telemetry.py --prefix "$prefix" --wait-rx "$frames" --timeout 120
-echo "== 3. live counters (DPDK telemetry /amil/totals)"
+echo "== 3. live counters (DPDK telemetry /amil/totals), and what an operator sees (amilctl)"
 tools/dp-telemetry.py --prefix "$prefix" /amil/totals
+sleep 1
+build/controlplane/amilctl --run-dir "$work/run" status | sed -n '1,8p'
+build/controlplane/amilctl --run-dir "$work/run" dataplane stats | head -12
+kill -TERM "$cp_pid"
+wait "$cp_pid" || true
+cp_pid=""
 kill -INT "$pid"
 wait "$pid"
 pid=""
