@@ -32,6 +32,8 @@ static const struct setting settings[] = {
 	{"node_id", "node-id", K_U64, F(node_id), 1, UINT64_MAX, "N", "this appliance's id (required)"},
 	{"name", "name", K_STR, F(name), 0, 0, "NAME", "appliance name (default node-<id>)"},
 	{"region", "region", K_STR, F(region), 0, 0, "REGION", "region, e.g. ID-JKT"},
+	{"dataplane_addr", "dataplane-addr", K_STR, F(dataplane_addr), 0, 0, "IP:PORT",
+	 "where centers send donations (identity)"},
 	{"listen", "listen", K_STR, F(listen), 0, 0, "tcp://A:P", "where peers connect (required)"},
 	{"advertise", "advertise", K_STR, F(advertise), 0, 0, "tcp://A:P",
 	 "address told to peers (default: listen)"},

@@ -7,6 +7,7 @@
  *   node_id / --node-id N            this appliance's id (required, >= 1)
  *   name / --name NAME               default "node-<id>"
  *   region / --region REGION         e.g. ID-JKT
+ *   dataplane_addr / --dataplane-addr A:P   the data plane's service address (shown)
  *   listen / --listen tcp://A:P      where peers connect (required)
  *   advertise / --advertise tcp://A:P  what peers are told (default: listen)
  *   keys / --keys DIR                curve.key + curve.pub (amil-controlplane keygen)
@@ -55,6 +56,7 @@ struct amil_cp_config {
 	char region[AMIL_NODE_NAME_MAX + 1];
 	char listen[AMIL_ENDPOINT_MAX + 1];
 	char advertise[AMIL_ENDPOINT_MAX + 1];
+	char dataplane_addr[64];       /* where centers send donations, e.g. 198.18.0.1:7100 */
 	char keys_dir[PATH_MAX];
 	char allow_list[PATH_MAX];
 	uint64_t cluster_id;

@@ -218,6 +218,8 @@ write_status(struct daemon *d, FILE *f)
 	amil_json_str(f, d->cfg.region);
 	fputs(", \"endpoint\": ", f);
 	amil_json_str(f, d->cfg.advertise);
+	fputs(", \"dataplane_addr\": ", f);
+	amil_json_str(f, d->cfg.dataplane_addr);
 	fprintf(f,
 		", \"public_key\": \"%s\", \"incarnation\": %" PRIu32 ", \"started_ns\": %" PRIu64
 		", \"uptime_s\": %.3f, \"version\": \"" VERSION "\"}",
