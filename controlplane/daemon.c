@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include <sodium.h>
+#ifdef AMIL_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include <zmq.h>
 
 #include <arpa/inet.h>
@@ -905,6 +908,10 @@ run(int argc, char **argv)
 	       d->cfg.profile == AMIL_MEMBERSHIP_WAN ? "wan" : "lan", d->pub_key_z85,
 	       d->cfg.run_dir);
 	fflush(stdout);
+#ifdef AMIL_HAVE_SYSTEMD
+	sd_notifyf(0, "READY=1\nSTATUS=node %" PRIu64 " listening on %s", d->cfg.node_id,
+		   d->cfg.listen);
+#endif
 
 	for (;;) {
 		zmq_pollitem_t items[8];
@@ -964,6 +971,9 @@ run(int argc, char **argv)
 		if (quit_requested && !leaving) {
 			/* Graceful: members see LEFT, not DEAD. */
 			leaving = true;
+#ifdef AMIL_HAVE_SYSTEMD
+			sd_notify(0, "STOPPING=1\nSTATUS=leaving the cluster");
+#endif
 			amil_membership_leave(d->m, now);
 			printf(PROG ": leaving the cluster\n");
 			fflush(stdout);

@@ -42,6 +42,10 @@
 #include <rte_pause.h>
 #include <rte_ring.h>
 
+#ifdef AMIL_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "amil_centers.h"
 #include "config.h"
 #include "ctl.h"
@@ -907,6 +911,12 @@ main(int argc, char **argv)
 	       a->cfg.node_id, amil_centers_count(a->centers), a->cfg.udp_port,
 	       a->nb_workers ? a->nb_workers : 1);
 	fflush(stdout);
+#ifdef AMIL_HAVE_SYSTEMD
+	/* Type=notify: ready once ports, ledger and workers are up (no-op
+	 * outside systemd). */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %u centers, %u worker(s)",
+		   amil_centers_count(a->centers), a->nb_workers ? a->nb_workers : 1);
+#endif
 
 	for (unsigned w = 0; w < a->nb_workers; w++) {
 		rc = rte_eal_remote_launch(worker_main, &a->wk[w], a->wk[w].lcore_id);
@@ -917,6 +927,9 @@ main(int argc, char **argv)
 		}
 	}
 	io_main(a);
+#ifdef AMIL_HAVE_SYSTEMD
+	sd_notify(0, "STOPPING=1");
+#endif
 	rte_eal_mp_wait_lcore();
 	/* Every worker released every held ACK, so the writer has settled
 	 * all it was given: stop it before the counters are read. */

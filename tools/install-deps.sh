@@ -10,6 +10,7 @@ PKGS=(
   libnuma-dev libsodium-dev libyaml-dev libpcap-dev libgtest-dev
   libzmq3-dev                        # control plane: ZeroMQ with CURVE (libsodium)
   libmicrohttpd-dev                  # control plane: Prometheus endpoint
+  libsystemd-dev                     # sd_notify for the Type=notify units
   iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )
