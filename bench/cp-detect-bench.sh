@@ -14,8 +14,8 @@
 #   stop : SIGSTOP (the process hangs, its sockets stay open), then SIGCONT
 #   cut  : nftables drops everything in and out of its namespace, then lifted
 #   kill : kill -9, then restarted
-# After each trial the cluster must be whole again (all alive everywhere)
-# before the next one.  Then the loss run: nftables drops 10 % of all
+# After each trial the cluster must be whole again (every member's live view,
+# asked with amilctl, has all five alive) before the next one.  Then the loss run: nftables drops 10 % of all
 # packets between the appliances, both ways, on every node, for
 # LOSS_SECONDS; every nodedown in that window is a false one.
 # Root only (namespaces, nftables).  Everything is removed at the end.
@@ -28,8 +28,9 @@ BUILD=${BUILD:-build-bench}
 
 tools/install-deps.sh >/dev/null
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release -Dtests=false >/dev/null
-ninja -C "$BUILD" controlplane/amil-controlplane >/dev/null
+ninja -C "$BUILD" controlplane/amil-controlplane controlplane/amilctl >/dev/null
 CP=$BUILD/controlplane/amil-controlplane
+CTL=$BUILD/controlplane/amilctl
 
 work=$(mktemp -d /tmp/amil-cpbench.XXXXXX)
 id=$$
@@ -111,10 +112,18 @@ if mode == "down":        # victim t0_ns observers...
             sys.exit(0)
         time.sleep(0.02)
     print("timeout", file=sys.stderr); sys.exit(1)
-elif mode == "whole":     # every node sees every other alive (last event)
-    nodes = [int(x) for x in sys.argv[4:]]
+elif mode == "whole":     # every node sees every other alive (its live view)
+    import subprocess
+    ctl, nodes = os.environ["CTL"], [int(x) for x in sys.argv[4:]]
+    def view(o):
+        try:
+            r = subprocess.run([ctl, "--run-dir", f"{work}/run{o}", "--json", "nodes"],
+                               capture_output=True, text=True, timeout=5)
+            return {n["id"]: n["state"] for n in json.loads(r.stdout)["nodes"]}
+        except Exception:
+            return {}
     while time.time() < deadline:
-        if all(last_state(o, w) == "alive" for o in nodes for w in nodes if w != o):
+        if all(view(o).get(w) == "alive" for o in nodes for w in nodes if w != o):
             sys.exit(0)
         time.sleep(0.05)
     sys.exit(1)
@@ -128,7 +137,7 @@ elif mode == "count":     # nodedown and suspect events in [t0, t1)
                 sus += e["type"] == "suspect"
     print(down, sus)
 PY
-py() { python3 "$work/wait.py" "$work" "$@"; }
+py() { CTL="$CTL" python3 "$work/wait.py" "$work" "$@"; }
 now_ns() { date +%s%N; }
 
 py whole 30 1 2 3 4 5 || { echo "the cluster did not form" >&2; exit 1; }

@@ -107,6 +107,8 @@ struct daemon {
 	struct amil_dns_disc *dns;
 	uint64_t hello_next_mono;
 	uint64_t ident_seeds;
+	uint32_t saved_incarnation;
+	bool incarnation_warned;
 };
 
 /* ---- membership glue ------------------------------------------------------ */
@@ -736,6 +738,57 @@ dns_start(struct daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* ---- incarnation across restarts --------------------------------------- */
+
+/*
+ * The cluster believes a member's ALIVE only with an incarnation above the
+ * DEAD it holds.  Wall-clock seconds alone are not enough: every refutation
+ * adds one, so a member suspected often (lossy links) can be ahead of the
+ * clock when it restarts.  The last incarnation is kept in
+ * <keys>/incarnation and a new life starts above both.
+ */
+static uint32_t
+incarnation_load(const struct daemon *d)
+{
+	char path[PATH_MAX + 32];
+	unsigned long v = 0;
+	uint32_t now = (uint32_t)(time(NULL) - 1577836800);   /* seconds since 2020 */
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/incarnation", d->cfg.keys_dir);
+	f = fopen(path, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%lu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v >= now && v < UINT32_MAX ? (uint32_t)v + 1 : now;
+}
+
+static void
+incarnation_save(struct daemon *d)
+{
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	uint32_t inc = amil_membership_incarnation(d->m);
+	FILE *f;
+
+	if (inc == d->saved_incarnation)
+		return;
+	snprintf(path, sizeof(path), "%s/incarnation", d->cfg.keys_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%" PRIu32 "\n", inc) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) != 0) {
+		if (!d->incarnation_warned)
+			fprintf(stderr, PROG ": warning: cannot keep the incarnation in %s: %s\n", path,
+				strerror(errno));
+		d->incarnation_warned = true;
+		d->saved_incarnation = inc;   /* do not retry every turn */
+		return;
+	}
+	d->saved_incarnation = inc;
+}
+
 /* ---- start-up ---------------------------------------------------------- */
 
 static int
@@ -858,8 +911,8 @@ run(int argc, char **argv)
 		mc.max_members = 2;
 	mc.seed = rnd;
 	/* Above any earlier life of this node, so the cluster believes our
-	 * ALIVE over the DEAD it may still hold (seconds since 2020). */
-	mc.initial_incarnation = (uint32_t)(time(NULL) - 1577836800);
+	 * ALIVE over the DEAD it may still hold. */
+	mc.initial_incarnation = incarnation_load(d);
 	mc.send = mb_send;
 	mc.send_ctx = d;
 	mc.on_event = mb_event;
@@ -968,6 +1021,7 @@ run(int argc, char **argv)
 		if (amil_membership_tick(d->m, now) == -ESHUTDOWN && leaving)
 			break;
 		dp_tick(d, now);
+		incarnation_save(d);
 		if (quit_requested && !leaving) {
 			/* Graceful: members see LEFT, not DEAD. */
 			leaving = true;

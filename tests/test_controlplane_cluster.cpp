@@ -268,12 +268,23 @@ TEST_F(Cluster, FiveJoinDetectKillRejoinAndLeave)
 	std::printf("[ cluster ] kill -9 of node 5 seen dead by all 4 others in %lld ms\n",
 		    (long long)t);
 
-	// Restart: it rejoins, with a higher incarnation.
+	// Restart: it rejoins, with a higher incarnation, even when its last
+	// life had refuted its way past the wall clock (kept in keys/incarnation).
 	ASSERT_TRUE(nodes_[4].proc->wait_exit(2000));
+	std::string last = read_file(nodes_[4].keys + "/incarnation");
+	ASSERT_FALSE(last.empty()) << "the incarnation was not kept";
+	const unsigned long ahead = std::stoul(last) + 100000;
+	ASSERT_TRUE(write_file(nodes_[4].keys + "/incarnation", std::to_string(ahead) + "\n"));
 	ASSERT_NO_FATAL_FAILURE(start(5));
 	ASSERT_GE(wait_state({1, 2, 3, 4}, 5, "alive", 10000), 0) << "node 5 did not rejoin";
 	for (int who = 1; who <= 4; who++)
 		ASSERT_GE(wait_state({5}, who, "alive", 10000), 0) << "restarted 5 does not see " << who;
+	{
+		Json nj = query_json(1, "nodes");
+		for (const auto &n : nj.get("nodes")->arr)
+			if (n.get("id")->text == "5")
+				EXPECT_GT(std::stoul(n.get("incarnation")->text), ahead);
+	}
 
 	// Graceful leave: LEFT everywhere, never DEAD; the process exits 0.
 	nodes_[3].proc->signal(SIGTERM);
