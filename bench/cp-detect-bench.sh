@@ -15,7 +15,10 @@
 #   cut  : nftables drops everything in and out of its namespace, then lifted
 #   kill : kill -9, then restarted
 # After each trial the cluster must be whole again (every member's live view,
-# asked with amilctl, has all five alive) before the next one.  Then the loss run: nftables drops 10 % of all
+# asked with amilctl, has all five alive) and then settle SETTLE seconds
+# (default 2: Lifeguard's local-health scores, raised by the previous
+# failure's suspicions and refutations, fall back) before the next one, so
+# each failure meets a steady cluster, as a real one does.  Then the loss run: nftables drops 10 % of all
 # packets between the appliances, both ways, on every node, for
 # LOSS_SECONDS; every nodedown in that window is a false one.
 # Root only (namespaces, nftables).  Everything is removed at the end.
@@ -171,6 +174,7 @@ for scenario in stop cut kill; do
       kill) wait "${pid_of[$v]}" 2>/dev/null || true; start "$v" ;;
     esac
     py whole 30 1 2 3 4 5 || echo "  trial $t: cluster not whole again within 30 s"
+    sleep "${SETTLE:-2}"
   done
 done
 

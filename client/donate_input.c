@@ -103,7 +103,7 @@ set_amount(struct amil_donation *d, const char *value, const char *shown, char *
 	   size_t whylen)
 {
 	const char *digits = value[0] == '-' ? value + 1 : value;
-	uint64_t v;
+	uint64_t v = 0;             /* set by parse_u64 on success; quiets -Wmaybe-uninitialized */
 	int r = parse_u64(digits, &v);
 
 	if (r == -EINVAL) {

@@ -215,8 +215,12 @@ write_status(struct daemon *d, FILE *f)
 		health = "degraded";
 	else if (alive <= 1)
 		health = "alone";
+	struct amil_beacon_counters bc = {0};
+
 	amil_membership_get_counters(d->m, &mc);
 	amil_transport_get_counters(d->tr, &tc);
+	if (d->beacons != NULL)
+		amil_beacon_get_counters(d->beacons, &bc);
 	fprintf(f, "{\"schema\": 1, \"node\": {\"id\": %" PRIu64 ", \"name\": ", d->cfg.node_id);
 	amil_json_str(f, d->cfg.name);
 	fputs(", \"region\": ", f);
@@ -257,7 +261,10 @@ write_status(struct daemon *d, FILE *f)
 		", \"local_health\": %" PRIu32 ", \"events\": %" PRIu64
 		", \"ctl_requests\": %" PRIu64 ", \"ctl_bad\": %" PRIu64
 		", \"dataplane_polls\": %" PRIu64 ", \"dataplane_replies\": %" PRIu64
-		", \"dataplane_timeouts\": %" PRIu64 "}}",
+		", \"dataplane_timeouts\": %" PRIu64 ", \"beacon_sent\": %" PRIu64
+		", \"beacon_accepted\": %" PRIu64 ", \"beacon_bad_mac\": %" PRIu64
+		", \"beacon_replay\": %" PRIu64 ", \"beacon_stale\": %" PRIu64
+		", \"beacon_foreign\": %" PRIu64 ", \"beacon_key_mismatch\": %" PRIu64 "}}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -265,7 +272,9 @@ write_status(struct daemon *d, FILE *f)
 		tc.tx_refused, tc.peers, tc.dgram_rx, tc.dgram_rx_bad, tc.dgram_rx_replay,
 		tc.dgram_tx, tc.dgram_tx_dropped, tc.hello_tx, tc.hello_replies, tc.ident_rx,
 		d->beacon_seeds + d->ident_seeds, amil_membership_health(d->m), amil_events_count(d->ev),
-		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts);
+		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts, bc.sent,
+		bc.accepted, bc.bad_mac_dropped, bc.replay_dropped, bc.stale_dropped,
+		bc.foreign_dropped, d->beacon_key_mismatch);
 }
 
 static void

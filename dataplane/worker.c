@@ -440,7 +440,8 @@ amil_worker_process(struct amil_worker *w, struct rte_mbuf **pkts, uint16_t n,
 
 	/* Pass 1b: every tag in one call (four at a time where the CPU has
 	 * AVX2), then decode and validate what is authentic. */
-	amil_wire_verify_burst(vbuf, vkey, nv, vres);
+	if (likely(nv > 0))
+		amil_wire_verify_burst(vbuf, vkey, nv, vres);
 	for (unsigned v = 0; v < nv; v++) {
 		unsigned i = vidx[v];
 

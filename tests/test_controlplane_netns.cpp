@@ -15,7 +15,12 @@
 // Needs root; skips without.
 // TearDown kills the daemons and deletes every namespace (which removes
 // the veths and the bridge with them).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -197,6 +202,29 @@ protected:
 		return "";
 	}
 
+	// One counter of node @i's status.
+	uint64_t counter(int i, const std::string &name)
+	{
+		void *s = zmq_socket(ctx_, ZMQ_REQ);
+		int zero = 0, to = 2000;
+		char buf[1 << 15];
+		std::string e = "ipc://" + (dir_ / ("run" + std::to_string(i))) + "/ctl.sock", text, err;
+		Json j;
+
+		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof(to));
+		if (zmq_connect(s, e.c_str()) == 0 && zmq_send(s, "status", 6, 0) == 6) {
+			int n = zmq_recv(s, buf, sizeof(buf), 0);
+			if (n > 0)
+				text.assign(buf, (size_t)std::min(n, (int)sizeof(buf)));
+		}
+		zmq_close(s);
+		if (text.empty() || !JsonParser::parse(text, &j, &err) ||
+		    j.path("counters." + name) == nullptr)
+			return 0;
+		return std::stoull(j.path("counters." + name)->text);
+	}
+
 	bool all_see(const std::vector<int> &obs, const std::vector<int> &who, const std::string &st,
 		     int timeout_ms)
 	{
@@ -324,12 +352,46 @@ TEST_F(NetnsCluster, WrongSecretAndUnlistedKeyAreIgnored)
 	for (int i = 1; i <= 3; i++)
 		ASSERT_NO_FATAL_FAILURE(start_one(i, ok));
 	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
+	// A valid beacon captured on the wire and sent again is a replay.
+	{
+		int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+		int other = open(("/var/run/netns/" + ns_[5]).c_str(), O_RDONLY | O_CLOEXEC);
+		ASSERT_GE(self, 0);
+		ASSERT_GE(other, 0);
+		ASSERT_EQ(setns(other, CLONE_NEWNET), 0);
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
+		ASSERT_EQ(setns(self, CLONE_NEWNET), 0);
+		close(self);
+		close(other);
+		ASSERT_GE(u, 0);
+		setsockopt(u, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		setsockopt(u, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one));
+		struct timeval tv = {3, 0};
+		setsockopt(u, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		struct sockaddr_in a = {};
+		a.sin_family = AF_INET;
+		a.sin_port = htons(7299);
+		ASSERT_EQ(bind(u, (struct sockaddr *)&a, sizeof(a)), 0) << strerror(errno);
+		uint8_t buf[512];
+		ssize_t n = recv(u, buf, sizeof(buf), 0);
+		ASSERT_GT(n, 0) << "no beacon seen on the segment";
+		inet_pton(AF_INET, "198.18.1.255", &a.sin_addr);
+		for (int k = 0; k < 3; k++)
+			ASSERT_EQ(sendto(u, buf, (size_t)n, 0, (struct sockaddr *)&a, sizeof(a)), n);
+		close(u);
+		sleep_ms(500);
+		uint64_t replays = 0;
+		for (int o = 1; o <= 3; o++)
+			replays += counter(o, "beacon_replay");
+		EXPECT_GE(replays, 3u) << "replayed beacons were not refused as replays";
+	}
 	// The intruder (node 6) lists itself so it would talk to anyone.
 	ASSERT_TRUE(write_file(dir_ / "allow6.txt", read_file(dir_ / "allow.txt") + intruder_line_));
 	ASSERT_NO_FATAL_FAILURE(start_one(6, evil, "allow6.txt"));
 	sleep_ms(2000);
 	for (int o : {1, 2, 3})
 		EXPECT_EQ(state_of(o, 6), "") << "wrong secret, yet known to " << o;
+	EXPECT_GT(counter(1, "beacon_bad_mac"), 0u) << "the wrong secret's beacons were not seen";
 	procs_.back()->signal(SIGKILL);
 	procs_.back()->wait_exit(5000);
 	procs_.pop_back();

@@ -11,6 +11,7 @@ PKGS=(
   libzmq3-dev                        # control plane: ZeroMQ with CURVE (libsodium)
   libmicrohttpd-dev                  # control plane: Prometheus endpoint
   libsystemd-dev                     # sd_notify for the Type=notify units
+  debhelper dpkg-dev fakeroot        # the amil Debian package (tests/package/check-deb.sh)
   iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )

@@ -223,7 +223,7 @@ amil_pktgen_opts_parse(struct amil_pktgen_opts *o, int argc, char **argv, char *
 	};
 	bool has_dst_ip = false, has_count = false;
 	int dst_family = AF_INET, src_family = AF_INET, opt, rc;
-	uint64_t v;
+	uint64_t v = 0;
 	uint32_t v4;
 	uint8_t v6[16];
 	double d;
