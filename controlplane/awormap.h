@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
+/*
+ * The cluster registry's replicated state: an add-wins observed-remove map
+ * (AWOR-map) as a delta-state CRDT (Almeida, Shoker, Baquero, "Delta State
+ * Replicated Data Types", 2018), mapping a name to (owner node id, value
+ * of at most 1 KiB, HLC timestamp).
+ *
+ * Model.  A replica holds a dot store and a causal context.  Every put
+ * creates a new dot (writer node, counter) carrying the entry; a put or a
+ * remove "observes" the dots of the name it replaces, and the causal
+ * context records every dot the replica has ever seen.  Joining state X
+ * into Y keeps a dot that is in both stores, or in one store and not yet
+ * in the other's context; a dot in the other's context but not in its
+ * store was removed there, and goes.  Add wins: a put concurrent with a
+ * remove keeps its dot because the remove did not observe it.
+ *
+ * Conflicts (AP mode heal).  Two concurrent puts of one name leave two
+ * dots.  The deterministic rule every replica applies: the entry with the
+ * greater (HLC timestamp, writer node id) wins, lookups return it, and
+ * amil_awormap_join() reports each loser to the caller's callback (the
+ * daemon emits name_conflict to the loser's owner).  The losers stay in
+ * the store until a node calls amil_awormap_resolve(), an ordinary
+ * observed-remove of the losing dots, so the rule never needs a second
+ * round of agreement and the join stays a lattice join.
+ *
+ * Garbage.  There are no per-name tombstones: a removed dot lives on only
+ * in the causal context, which is a version vector (per node, every
+ * counter up to max has been seen) plus a dot cloud for the counters seen
+ * beyond a gap.  A cloud dot that becomes contiguous is folded into the
+ * vector, so once a node's dots are causally stable here (none missing)
+ * they cost 16 bytes per writer node in total.  Gaps appear only when
+ * deltas are lost and close on the next anti-entropy.
+ *
+ * Replication.  Each mutation returns a delta (encoded bytes) to push to
+ * every peer; amil_awormap_join() applies a delta or a state.  Anti-
+ * entropy: peers exchange amil_awormap_digest_get() (a hash per name bucket,
+ * 256 buckets, a hash of the causal context and a root), and each sends
+ * amil_awormap_encode_state() restricted to the buckets
+ * amil_awormap_digest_diff() reports.  A bucket-restricted state join
+ * only touches names in those buckets; it is exact when the other buckets
+ * are equal, and anything it misses shows up in the next digest.
+ *
+ * Node ids: a node id must never write again with a fresh (empty) state
+ * after it has written: its counters would restart and collide with dots
+ * the cluster already saw.  The daemon uses a new id per process start
+ * (or joins a full state from a peer before its first write).
+ *
+ * Wire format (all integers big-endian, version 1); the same codec
+ * carries deltas (kind 1) and states (kind 2):
+ *
+ *    0  magic     u16  0x4152 "AR" (Amil Registry)
+ *    2  version   u8   1
+ *    3  kind      u8   1 delta, 2 state
+ *    4  reserved  u32  0
+ *    8  mask      32 bytes, state only: bit b set = bucket b included
+ *       n_vv      u32, then n_vv x (node u64 != 0, max u64 != 0),
+ *                 nodes strictly ascending; always 0 in a delta
+ *       n_cloud   u32, then n_cloud x (node u64 != 0, ctr u64 != 0),
+ *                 (node, ctr) strictly ascending; in a state also
+ *                 ctr > vv(node) + 1 (compacted).  A delta lists each
+ *                 of its (few) context dots, so joining it costs
+ *                 O(its dots), never a walk over the store.
+ *       n_names   u32, then per name:
+ *                 name_len u8 (1..255), name bytes,
+ *                 n_items u16 (>= 1), then per item (dots strictly
+ *                 ascending, each covered by this message's context):
+ *                 node u64 != 0, ctr u64 != 0, owner u64 != 0, hlc u64,
+ *                 value_len u16 (<= 1024), value bytes
+ *       names strictly ascending (bytewise, a prefix first); no dot
+ *       twice in a message; in a state each name's bucket is in the mask;
+ *       nothing after the last name.
+ * A message has exactly one encoding, so equal states encode to equal
+ * bytes on every replica.
+ *
+ * Threads: an amil_awormap belongs to one thread (the daemon's actor);
+ * none of the calls lock.  The codec checks (amil_awormap_check) touch no
+ * state and are safe anywhere.  Allocation: control path only.
+ */
+#ifndef AMIL_AWORMAP_H
+#define AMIL_AWORMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMIL_AWORMAP_MAGIC      0x4152  /* "AR" */
+#define AMIL_AWORMAP_VERSION    1
+#define AMIL_AWORMAP_NAME_MAX   255     /* bytes; names are opaque bytes */
+#define AMIL_AWORMAP_VALUE_MAX  1024    /* bytes */
+#define AMIL_AWORMAP_BUCKETS    256
+#define AMIL_AWORMAP_MASK_BYTES (AMIL_AWORMAP_BUCKETS / 8)
+/* Encoded digest: root, context hash, one hash per bucket. */
+#define AMIL_AWORMAP_DIGEST_LEN (8 + 8 + 8 * AMIL_AWORMAP_BUCKETS)
+
+enum amil_awormap_kind {
+	AMIL_AWORMAP_DELTA = 1,
+	AMIL_AWORMAP_STATE = 2,
+};
+
+struct amil_awormap;
+
+/* One registry entry as the map holds it.  Pointers are into the map and
+ * valid until its next mutation or join. */
+struct amil_awormap_entry {
+	const uint8_t *name;
+	size_t name_len;
+	uint64_t owner;          /* node that owns the name */
+	const uint8_t *value;
+	size_t value_len;        /* <= AMIL_AWORMAP_VALUE_MAX */
+	uint64_t hlc;            /* HLC timestamp of the put (hlc.h) */
+	uint64_t dot_node;       /* writer node id: the HLC tie-break */
+	uint64_t dot_ctr;        /* writer's counter */
+};
+
+/* Anti-entropy digest.  Equal states have equal digests; a bucket hash
+ * covers the entries of the names hashed into that bucket. */
+struct amil_awormap_digest {
+	uint64_t root;           /* hash of ctx and every bucket */
+	uint64_t ctx;            /* hash of the causal context */
+	uint64_t bucket[AMIL_AWORMAP_BUCKETS];
+};
+
+/* Called by amil_awormap_join() once per (name, losing entry) when the
+ * join leaves a name with concurrent entries and added one of them. */
+typedef void (*amil_awormap_conflict_fn)(void *ctx,
+					 const struct amil_awormap_entry *winner,
+					 const struct amil_awormap_entry *loser);
+
+/* Called by the iterators; return non-zero to stop (that value is
+ * returned by the iterator). */
+typedef int (*amil_awormap_iter_fn)(void *ctx, const struct amil_awormap_entry *e);
+
+/*
+ * New empty replica for node @self_id (!= 0).  @max_drift_ns bounds how
+ * far ahead of local time a received HLC may pull the local clock
+ * (hlc.h; 0: unbounded).  Returns NULL with errno EINVAL or ENOMEM.
+ * Caller owns the result: amil_awormap_destroy().
+ */
+struct amil_awormap *amil_awormap_new(uint64_t self_id, uint64_t max_drift_ns);
+
+/* Free *@mp and set it to NULL.  Accepts NULL and a pointer to NULL. */
+void amil_awormap_destroy(struct amil_awormap **mp);
+
+/*
+ * Register or update @name (1..AMIL_AWORMAP_NAME_MAX bytes) -> (@owner
+ * != 0, @value of @value_len <= AMIL_AWORMAP_VALUE_MAX bytes) at local
+ * physical time @now_ns.  Replaces every entry of @name this replica has
+ * seen (including concurrent losers).  Visible to amil_awormap_lookup()
+ * on return (read-your-writes).
+ *
+ * On success *@delta (malloc'd, caller frees) holds the delta to push to
+ * every peer, *@delta_len its length.
+ * Returns 0, -EINVAL (bad length or zero owner), -ENOMEM (map unchanged).
+ */
+int amil_awormap_put(struct amil_awormap *m, uint64_t now_ns,
+		     const void *name, size_t name_len, uint64_t owner,
+		     const void *value, size_t value_len,
+		     uint8_t **delta, size_t *delta_len);
+
+/*
+ * Unregister @name: removes every entry of it this replica has seen (an
+ * entry put concurrently elsewhere survives: add wins).  Delta as for put.
+ * Returns 0, -ENOENT (no such name; no delta), -EINVAL, -ENOMEM.
+ */
+int amil_awormap_remove(struct amil_awormap *m, const void *name, size_t name_len,
+			uint8_t **delta, size_t *delta_len);
+
+/*
+ * Apply the conflict rule to @name for good: remove its losing entries
+ * (all but the greatest (HLC, node id)), keeping the winner.  Delta as for
+ * put.  Returns 0, -ENOENT (no name or no conflict; no delta), -EINVAL,
+ * -ENOMEM.
+ */
+int amil_awormap_resolve(struct amil_awormap *m, const void *name, size_t name_len,
+			 uint8_t **delta, size_t *delta_len);
+
+/*
+ * The winning entry of @name into *@out.  Returns 0 or -ENOENT.
+ */
+int amil_awormap_lookup(const struct amil_awormap *m, const void *name,
+			size_t name_len, struct amil_awormap_entry *out);
+
+/* Call @fn with each name's winning entry, in no particular order.
+ * Returns 0 or the first non-zero value @fn returned.  @fn must not
+ * mutate @m. */
+int amil_awormap_foreach(const struct amil_awormap *m, amil_awormap_iter_fn fn, void *ctx);
+
+/* As amil_awormap_foreach() but every entry, losers included. */
+int amil_awormap_foreach_entry(const struct amil_awormap *m, amil_awormap_iter_fn fn,
+			       void *ctx);
+
+/* Number of names (not entries). */
+size_t amil_awormap_count(const struct amil_awormap *m);
+
+/*
+ * Join a delta or a (possibly bucket-restricted) state received from a
+ * peer, at local physical time @now_ns (the local HLC advances past the
+ * entries' timestamps within the drift bound).  @conflict may be NULL.
+ *
+ * The message is checked completely before anything changes.
+ * Returns 0; -EBADMSG (malformed), -EPROTONOSUPPORT (unknown version):
+ * map unchanged; -ENOMEM: the map is unchanged or holds part of the
+ * join (still a valid state; anti-entropy repairs it).
+ */
+int amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
+		      size_t len, amil_awormap_conflict_fn conflict, void *ctx);
+
+/*
+ * Check an encoded message without a map.  Returns 0 and its kind in
+ * *@kind (may be NULL), -EBADMSG, -EPROTONOSUPPORT, or -ENOMEM (the
+ * duplicate-dot check sorts a copy of the dots: 16 bytes per entry).
+ */
+int amil_awormap_check(const uint8_t *buf, size_t len, int *kind);
+
+/*
+ * Encode the state: the causal context and the names whose bucket bit is
+ * set in @mask (AMIL_AWORMAP_MASK_BYTES; NULL = all buckets).
+ * *@out is malloc'd (caller frees).  Returns 0 or -ENOMEM.
+ */
+int amil_awormap_encode_state(const struct amil_awormap *m, const uint8_t *mask,
+			      uint8_t **out, size_t *out_len);
+
+/* The digest of the current state into *@d.  O(buckets + context). */
+void amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest *d);
+
+/*
+ * Set in @mask (AMIL_AWORMAP_MASK_BYTES) the buckets whose hashes differ
+ * between @a and @b.  Returns the number of such buckets; 0 with roots
+ * still different means only the contexts differ (send a state with an
+ * empty mask).
+ */
+int amil_awormap_digest_diff(const struct amil_awormap_digest *a,
+			     const struct amil_awormap_digest *b, uint8_t *mask);
+
+/* Digest to/from AMIL_AWORMAP_DIGEST_LEN big-endian bytes.  Decode
+ * returns 0 or -EBADMSG (wrong length). */
+void amil_awormap_digest_encode(const struct amil_awormap_digest *d,
+				uint8_t out[AMIL_AWORMAP_DIGEST_LEN]);
+int amil_awormap_digest_decode(const uint8_t *buf, size_t len,
+			       struct amil_awormap_digest *d);
+
+/* Bookkeeping, for metrics and tests. */
+struct amil_awormap_stats {
+	size_t names;            /* names with at least one entry */
+	size_t entries;          /* entries, losers included */
+	size_t ctx_nodes;        /* writer nodes in the version vector */
+	size_t ctx_cloud;        /* dots beyond a gap (lost deltas) */
+	size_t memory_bytes;     /* malloc'd bytes, tables too; no allocator overhead */
+	uint64_t hlc;            /* local HLC's last timestamp */
+	uint64_t hlc_rejected;   /* received timestamps refused for drift */
+};
+void amil_awormap_stats_get(const struct amil_awormap *m, struct amil_awormap_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AMIL_AWORMAP_H */
