@@ -90,6 +90,16 @@ static const struct command commands[] = {
 	{"dataplane", "stats", "dataplane-stats", "", 0, 0, CMD_READ, NULL,
 	 amil_ctl_show_dataplane_stats,
 	 "data-plane counters: donations, rejects, money totals, ledger, ports", NULL},
+	{"registry", "list", "registry-list", "", 0, 0, CMD_READ, NULL, amil_ctl_show_generic,
+	 "every registered name: owner, value (cluster-wide, from local state)", NULL},
+	{"registry", "get", "registry-get", "NAME", 1, 1, CMD_READ, NULL, amil_ctl_show_generic,
+	 "one name's owner and value", NULL},
+	{"registry", "register", "registry-register", "NAME VALUE", 2, 2, 0, NULL,
+	 amil_ctl_show_generic, "register NAME -> VALUE, owned by this appliance (AP mode)",
+	 "The name is visible here at once and is pushed to every alive member; a\n"
+	 "concurrent registration elsewhere is resolved by the greater (HLC, node id)."},
+	{"registry", "unregister", "registry-unregister", "NAME", 1, 1, 0, NULL,
+	 amil_ctl_show_generic, "remove NAME everywhere", NULL},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "awormap.h"
 #include "beacon.h"
 #include "cp_config.h"
 #include "dns_disc.h"
@@ -109,7 +110,20 @@ struct daemon {
 	uint64_t ident_seeds;
 	uint32_t saved_incarnation;
 	bool incarnation_warned;
+	/* Registry (AP mode): names -> (owner, value), a delta CRDT. */
+	struct amil_awormap *reg;
+	uint64_t reg_ae_next_mono;
+	uint64_t reg_deltas_tx, reg_deltas_rx, reg_states_tx, reg_states_rx, reg_digests_tx,
+		 reg_bad, reg_conflicts;
 };
+
+/* Registry messages over the CURVE connections start with one kind byte
+ * (membership travels as datagrams, whose messages start with "AC"). */
+#define REG_DELTA  'D'
+#define REG_DIGEST 'G'
+#define REG_STATE  'S'
+#define REG_DIGEST_REPLY 'H'             /* our digest, answering theirs */
+#define REG_AE_NS  (500 * 1000000ull)    /* anti-entropy round with one peer */
 
 /* ---- membership glue ------------------------------------------------------ */
 
@@ -146,11 +160,173 @@ mb_event(void *ctx, const struct amil_membership_event *e)
 	amil_events_add(d->ev, &ev);
 }
 
+/* ---- registry replication -------------------------------------------------- */
+
+/* Send @kind + @buf to one member over its CURVE connection. */
+static int
+reg_send(struct daemon *d, uint64_t to, uint8_t kind, const uint8_t *buf, size_t len)
+{
+	struct amil_member_info mi;
+	uint8_t *msg;
+	int rc;
+
+	if (amil_membership_lookup(d->m, to, &mi) != 0 || mi.is_self)
+		return -ENOENT;
+	msg = malloc(len + 1);
+	if (msg == NULL)
+		return -ENOMEM;
+	msg[0] = kind;
+	memcpy(msg + 1, buf, len);
+	rc = amil_transport_send(d->tr, to, (const char *)mi.addr, mi.addr_len, msg, len + 1);
+	free(msg);
+	return rc;
+}
+
+struct push_ctx {
+	struct daemon *d;
+	uint8_t kind;
+	const uint8_t *buf;
+	size_t len;
+	uint64_t pick, seen;           /* reservoir pick of one alive peer */
+};
+
+static int
+push_one(void *ctx, const struct amil_member_info *mi)
+{
+	struct push_ctx *x = ctx;
+
+	if (!mi->is_self && mi->state == AMIL_MEMBER_ALIVE)
+		reg_send(x->d, mi->node_id, x->kind, x->buf, x->len);
+	return 0;
+}
+
+/* A local change: push its delta to every alive member at once. */
+static void
+reg_push(struct daemon *d, const uint8_t *delta, size_t len)
+{
+	struct push_ctx x = {.d = d, .kind = REG_DELTA, .buf = delta, .len = len};
+
+	amil_membership_foreach(d->m, push_one, &x);
+	d->reg_deltas_tx++;
+}
+
+/* Pick one alive member at random, and keep a CURVE connection open to
+ * every alive member (a message to a peer without one is dropped, so the
+ * first delta after a member came up must not wait for a connection). */
+static int
+pick_one(void *ctx, const struct amil_member_info *mi)
+{
+	struct push_ctx *x = ctx;
+
+	if (mi->is_self || mi->state != AMIL_MEMBER_ALIVE)
+		return 0;
+	amil_transport_connect(x->d->tr, mi->node_id, (const char *)mi->addr, mi->addr_len);
+	if (randombytes_uniform((uint32_t)++x->seen) == 0)
+		x->pick = mi->node_id;
+	return 0;
+}
+
+/* Anti-entropy: our digest to one random alive member; it answers with
+ * the buckets that differ (and its own digest, so both sides repair). */
+static void
+reg_anti_entropy(struct daemon *d)
+{
+	struct push_ctx x = {.d = d};
+	struct amil_awormap_digest dg;
+	uint8_t buf[AMIL_AWORMAP_DIGEST_LEN];
+
+	amil_membership_foreach(d->m, pick_one, &x);
+	if (x.pick == 0)
+		return;
+	amil_awormap_digest_get(d->reg, &dg);
+	amil_awormap_digest_encode(&dg, buf);
+	if (reg_send(d, x.pick, REG_DIGEST, buf, sizeof(buf)) == 0)
+		d->reg_digests_tx++;
+}
+
+static void
+reg_conflict(void *ctx, const struct amil_awormap_entry *winner,
+	     const struct amil_awormap_entry *loser)
+{
+	struct daemon *d = ctx;
+
+	(void)winner;
+	(void)loser;
+	d->reg_conflicts++;
+}
+
+static void
+reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
+{
+	if (buf[0] == REG_DELTA || buf[0] == REG_STATE) {
+		if (amil_awormap_join(d->reg, real_ns(), buf + 1, len - 1, reg_conflict, d) != 0) {
+			d->reg_bad++;
+			return;
+		}
+		if (buf[0] == REG_DELTA)
+			d->reg_deltas_rx++;
+		else
+			d->reg_states_rx++;
+	} else if (buf[0] == REG_DIGEST) {
+		struct amil_awormap_digest theirs, ours;
+		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL, dbuf[AMIL_AWORMAP_DIGEST_LEN];
+		size_t stlen = 0;
+
+		if (amil_awormap_digest_decode(buf + 1, len - 1, &theirs) != 0) {
+			d->reg_bad++;
+			return;
+		}
+		amil_awormap_digest_get(d->reg, &ours);
+		if (ours.root == theirs.root)
+			return;
+		/* The buckets that differ (none: only the contexts differ, an
+		 * empty mask still carries ours). */
+		amil_awormap_digest_diff(&ours, &theirs, mask);
+		if (amil_awormap_encode_state(d->reg, mask, &st, &stlen) == 0) {
+			if (reg_send(d, from, REG_STATE, st, stlen) == 0)
+				d->reg_states_tx++;
+			free(st);
+		}
+		/* Ours back, so the asker sends what we lack. */
+		amil_awormap_digest_encode(&ours, dbuf);
+		reg_send(d, from, REG_DIGEST_REPLY, dbuf, sizeof(dbuf));
+	} else if (buf[0] == REG_DIGEST_REPLY) {
+		/* A digest in answer to ours: send the buckets that differ, and
+		 * stop there (no further digest: no ping-pong). */
+		struct amil_awormap_digest theirs, ours;
+		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL;
+		size_t stlen = 0;
+
+		if (amil_awormap_digest_decode(buf + 1, len - 1, &theirs) != 0) {
+			d->reg_bad++;
+			return;
+		}
+		amil_awormap_digest_get(d->reg, &ours);
+		if (ours.root == theirs.root)
+			return;
+		amil_awormap_digest_diff(&ours, &theirs, mask);
+		if (amil_awormap_encode_state(d->reg, mask, &st, &stlen) == 0) {
+			if (reg_send(d, from, REG_STATE, st, stlen) == 0)
+				d->reg_states_tx++;
+			free(st);
+		}
+	} else {
+		d->reg_bad++;
+	}
+}
+
 static void
 tr_recv(void *ctx, uint64_t from_id, const uint8_t *buf, size_t len)
 {
 	struct daemon *d = ctx;
 
+	/* Registry messages come over CURVE with a kind byte; membership
+	 * messages (datagrams) start with their magic "AC". */
+	if (len >= 1 && (buf[0] == REG_DELTA || buf[0] == REG_DIGEST || buf[0] == REG_STATE ||
+			 buf[0] == REG_DIGEST_REPLY)) {
+		reg_receive(d, from_id, buf, len);
+		return;
+	}
 	/* Errors are counted by membership (malformed, foreign, spoofed). */
 	amil_membership_receive(d->m, mono_ns(), from_id, buf, len);
 }
@@ -264,7 +440,11 @@ write_status(struct daemon *d, FILE *f)
 		", \"dataplane_timeouts\": %" PRIu64 ", \"beacon_sent\": %" PRIu64
 		", \"beacon_accepted\": %" PRIu64 ", \"beacon_bad_mac\": %" PRIu64
 		", \"beacon_replay\": %" PRIu64 ", \"beacon_stale\": %" PRIu64
-		", \"beacon_foreign\": %" PRIu64 ", \"beacon_key_mismatch\": %" PRIu64 "}}",
+		", \"beacon_foreign\": %" PRIu64 ", \"beacon_key_mismatch\": %" PRIu64
+		", \"registry_names\": %zu, \"registry_deltas_tx\": %" PRIu64
+		", \"registry_deltas_rx\": %" PRIu64 ", \"registry_states_tx\": %" PRIu64
+		", \"registry_states_rx\": %" PRIu64 ", \"registry_bad\": %" PRIu64
+		", \"registry_conflicts\": %" PRIu64 "}}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -274,7 +454,97 @@ write_status(struct daemon *d, FILE *f)
 		d->beacon_seeds + d->ident_seeds, amil_membership_health(d->m), amil_events_count(d->ev),
 		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts, bc.sent,
 		bc.accepted, bc.bad_mac_dropped, bc.replay_dropped, bc.stale_dropped,
-		bc.foreign_dropped, d->beacon_key_mismatch);
+		bc.foreign_dropped, d->beacon_key_mismatch, amil_awormap_count(d->reg),
+		d->reg_deltas_tx, d->reg_deltas_rx, d->reg_states_tx, d->reg_states_rx, d->reg_bad,
+		d->reg_conflicts);
+}
+
+struct list_ctx {
+	FILE *f;
+	int n;
+};
+
+static void
+entry_json(FILE *f, const struct amil_awormap_entry *e)
+{
+	char name[AMIL_AWORMAP_NAME_MAX + 1], val[AMIL_AWORMAP_VALUE_MAX + 1];
+
+	memcpy(name, e->name, e->name_len);
+	name[e->name_len] = '\0';
+	memcpy(val, e->value, e->value_len);
+	val[e->value_len] = '\0';
+	fputs("{\"name\": ", f);
+	amil_json_str(f, name);
+	fprintf(f, ", \"owner\": %" PRIu64 ", \"value\": ", e->owner);
+	amil_json_str(f, val);
+	fprintf(f, ", \"hlc\": %" PRIu64 "}", e->hlc);
+}
+
+static int
+list_one(void *ctx, const struct amil_awormap_entry *e)
+{
+	struct list_ctx *x = ctx;
+
+	if (x->n++)
+		fputs(", ", x->f);
+	entry_json(x->f, e);
+	return 0;
+}
+
+/* registry-list | registry-get NAME | registry-register NAME VALUE |
+ * registry-unregister NAME.  Names and values are single words (the
+ * protocol splits on blanks). */
+static void
+reg_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
+{
+	char name[AMIL_AWORMAP_NAME_MAX + 1] = "", value[AMIL_AWORMAP_VALUE_MAX + 1] = "";
+	char fmt[48];
+	struct amil_awormap_entry e;
+	uint8_t *delta = NULL;
+	size_t dlen = 0;
+	int k, rc;
+
+	snprintf(fmt, sizeof(fmt), "%%*s %%%ds %%%ds", AMIL_AWORMAP_NAME_MAX, AMIL_AWORMAP_VALUE_MAX);
+	k = sscanf(req, fmt, name, value);
+	if (strcmp(cmd, "registry-list") == 0) {
+		struct list_ctx x = {.f = f};
+
+		fputs("{\"schema\": 1, \"names\": [", f);
+		amil_awormap_foreach(d->reg, list_one, &x);
+		fprintf(f, "], \"count\": %zu}", amil_awormap_count(d->reg));
+		return;
+	}
+	if (k < 1) {
+		fputs("{\"schema\": 1, \"error\": \"a name is needed\"}", f);
+		return;
+	}
+	if (strcmp(cmd, "registry-get") == 0) {
+		if (amil_awormap_lookup(d->reg, name, strlen(name), &e) != 0) {
+			fputs("{\"schema\": 1, \"error\": \"no such name\"}", f);
+			return;
+		}
+		fputs("{\"schema\": 1, \"entry\": ", f);
+		entry_json(f, &e);
+		fputs("}", f);
+		return;
+	}
+	if (strcmp(cmd, "registry-register") == 0)
+		rc = amil_awormap_put(d->reg, real_ns(), name, strlen(name), d->cfg.node_id, value,
+				      strlen(value), &delta, &dlen);
+	else if (strcmp(cmd, "registry-unregister") == 0)
+		rc = amil_awormap_remove(d->reg, name, strlen(name), &delta, &dlen);
+	else
+		rc = -EOPNOTSUPP;
+	if (rc != 0) {
+		fputs("{\"schema\": 1, \"error\": ", f);
+		amil_json_str(f, rc == -ENOENT ? "no such name" : strerror(-rc));
+		fputs("}", f);
+		return;
+	}
+	/* Read-your-writes here; the delta goes to every alive member now. */
+	reg_push(d, delta, dlen);
+	free(delta);
+	fprintf(f, "{\"schema\": 1, \"ok\": true, \"names\": %zu}", amil_awormap_count(d->reg));
 }
 
 static void
@@ -302,6 +572,8 @@ ctl_answer(struct daemon *d, const char *req)
 		fputs("{\"schema\": 1, \"events\": ", f);
 		amil_events_write_json(d->ev, n, f);
 		fputs("}", f);
+	} else if (strncmp(cmd, "registry-", 9) == 0) {
+		reg_ctl(d, cmd, req, f);
 	} else if (strcmp(cmd, "dataplane-stats") == 0) {
 		fprintf(f, "{\"schema\": 1, \"state\": \"%s\", \"stats\": %s}",
 			dp_state_name[d->dp_state], d->dp_stats != NULL ? d->dp_stats : "null");
@@ -320,7 +592,7 @@ static void
 ctl_process(struct daemon *d)
 {
 	for (int k = 0; k < 64; k++) {
-		char req[256];
+		char req[2048];
 		int n = zmq_recv(d->ctl, req, sizeof(req) - 1, ZMQ_DONTWAIT);
 		int more = 0;
 		size_t ml = sizeof(more);
@@ -931,6 +1203,24 @@ run(int argc, char **argv)
 		fprintf(stderr, PROG ": membership: %s\n", strerror(errno));
 		goto out;
 	}
+	{
+		/* The registry's writer id must be new for every life of the
+		 * process (a restarted writer must not reuse its dots): node id
+		 * and this life's incarnation, hashed. */
+		static const uint8_t k[crypto_shorthash_KEYBYTES] = "amil-reg-writer";
+		uint8_t in[12], out[crypto_shorthash_BYTES];
+		uint64_t writer;
+
+		memcpy(in, &d->cfg.node_id, 8);
+		memcpy(in + 8, &mc.initial_incarnation, 4);
+		crypto_shorthash(out, in, sizeof(in), k);
+		memcpy(&writer, out, 8);
+		d->reg = amil_awormap_new(writer ? writer : 1, 5ull * 1000000000ull);
+		if (d->reg == NULL) {
+			fprintf(stderr, PROG ": registry: %s\n", strerror(errno));
+			goto out;
+		}
+	}
 	for (unsigned i = 0; i < d->cfg.nb_seeds; i++)
 		amil_membership_add_seed(d->m, d->cfg.seeds[i].node_id,
 					 (const uint8_t *)d->cfg.seeds[i].endpoint,
@@ -1031,6 +1321,10 @@ run(int argc, char **argv)
 			break;
 		dp_tick(d, now);
 		incarnation_save(d);
+		if (now >= d->reg_ae_next_mono && !leaving) {
+			reg_anti_entropy(d);
+			d->reg_ae_next_mono = now + REG_AE_NS;
+		}
 		if (quit_requested && !leaving) {
 			/* Graceful: members see LEFT, not DEAD. */
 			leaving = true;
@@ -1060,6 +1354,7 @@ out:
 	amil_metrics_stop(&d->metrics);
 	amil_beacon_sock_destroy(&d->beacons);
 	amil_dns_disc_destroy(&d->dns);
+	amil_awormap_destroy(&d->reg);
 	if (d->ctx != NULL)
 		zmq_ctx_term(d->ctx);
 	return status;

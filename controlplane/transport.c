@@ -404,10 +404,10 @@ static int
 send_boxed(struct amil_transport *t, struct peer *p, uint8_t kind, const uint8_t *buf, size_t len,
 	   const struct sockaddr *sa, socklen_t salen)
 {
-	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_MSG_MAX];
-	static uint8_t plain[1 + AMIL_TRANSPORT_MSG_MAX];
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_DGRAM_MAX];
+	static uint8_t plain[1 + AMIL_TRANSPORT_DGRAM_MAX];
 
-	if (len > AMIL_TRANSPORT_MSG_MAX)
+	if (len > AMIL_TRANSPORT_DGRAM_MAX)
 		return -EINVAL;
 	plain[0] = kind;
 	memcpy(plain + 1, buf, len);
@@ -467,8 +467,8 @@ answer_hello(struct amil_transport *t, const uint8_t *pkt, const struct sockaddr
 static int
 dgram_process(struct amil_transport *t, amil_transport_recv_fn fn, void *ctx)
 {
-	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_MSG_MAX + 1];
-	static uint8_t msg[1 + AMIL_TRANSPORT_MSG_MAX];
+	static uint8_t pkt[DG_HDR + crypto_box_MACBYTES + 1 + AMIL_TRANSPORT_DGRAM_MAX + 1];
+	static uint8_t msg[1 + AMIL_TRANSPORT_DGRAM_MAX];
 	int delivered = 0;
 
 	for (int k = 0; k < 1024 && t->udp >= 0; k++) {
@@ -571,7 +571,7 @@ amil_transport_send_dgram(struct amil_transport *t, uint64_t to_id, const char *
 		return -EPERM;
 	}
 	endpoint_len = strnlen(endpoint, endpoint_len);
-	if (len == 0 || len > AMIL_TRANSPORT_MSG_MAX || endpoint_len > AMIL_ENDPOINT_MAX) {
+	if (len == 0 || len > AMIL_TRANSPORT_DGRAM_MAX || endpoint_len > AMIL_ENDPOINT_MAX) {
 		t->c.dgram_tx_dropped++;
 		return -EINVAL;
 	}
@@ -675,6 +675,51 @@ open_dealer(struct amil_transport *t, const struct amil_allow_entry *a, const ch
 		return NULL;
 	}
 	return s;
+}
+
+/* The peer's connection, opened (or re-targeted) as needed; NULL on error
+ * (counted). */
+static struct peer *
+peer_connect(struct amil_transport *t, uint64_t to_id, const char *endpoint, size_t endpoint_len)
+{
+	char ep[AMIL_ENDPOINT_MAX + 1];
+	struct peer *p;
+	int idx = allow_index(t, to_id);
+
+	if (idx < 0 || to_id == t->self_id) {
+		t->c.tx_refused++;
+		return NULL;
+	}
+	endpoint_len = strnlen(endpoint, endpoint_len);
+	if (!endpoint_ok(endpoint, endpoint_len)) {
+		t->c.tx_refused++;
+		return NULL;
+	}
+	memcpy(ep, endpoint, endpoint_len);
+	ep[endpoint_len] = '\0';
+	p = &t->peer[idx];
+	if (p->dealer != NULL && strcmp(p->endpoint, ep) != 0) {
+		zmq_close(p->dealer);
+		p->dealer = NULL;
+		t->c.peers--;
+	}
+	if (p->dealer == NULL) {
+		p->dealer = open_dealer(t, &t->allow[idx], ep);
+		if (p->dealer == NULL) {
+			t->c.tx_refused++;
+			return NULL;
+		}
+		memcpy(p->endpoint, ep, endpoint_len + 1);
+		t->c.peers++;
+	}
+	return p;
+}
+
+int
+amil_transport_connect(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+		       size_t endpoint_len)
+{
+	return peer_connect(t, to_id, endpoint, endpoint_len) != NULL ? 0 : -EINVAL;
 }
 
 int

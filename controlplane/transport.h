@@ -55,7 +55,8 @@ extern "C" {
 
 #define AMIL_CURVE_KEY_LEN   32        /* raw key bytes */
 #define AMIL_CURVE_Z85_LEN   40        /* Z85 text, without NUL */
-#define AMIL_TRANSPORT_MSG_MAX 4096    /* larger messages are refused */
+#define AMIL_TRANSPORT_DGRAM_MAX 4096  /* datagram payload, larger ones refused */
+#define AMIL_TRANSPORT_MSG_MAX (16u << 20) /* CURVE message (registry states), larger refused */
 #define AMIL_ENDPOINT_MAX    96        /* "tcp://[v6addr]:port", fits an address blob */
 #define AMIL_NODE_NAME_MAX   32
 
@@ -166,6 +167,15 @@ typedef void (*amil_transport_ident_fn)(void *ctx, uint64_t node_id, const char 
 
 /** Where identity answers go (NULL: dropped after counting). */
 void amil_transport_set_ident_fn(struct amil_transport *t, amil_transport_ident_fn fn, void *ctx);
+
+/**
+ * Open the CURVE connection to @to_id at @endpoint ahead of the first
+ * message (a message to a peer without a live connection is dropped:
+ * connecting when a member comes up means the first delta gets through).
+ * @return 0, or -EINVAL (not allow-listed, bad endpoint).
+ */
+int amil_transport_connect(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			   size_t endpoint_len);
 
 /** Close the connection to @node_id (dead for long, or left). */
 void amil_transport_forget(struct amil_transport *t, uint64_t node_id);

@@ -390,7 +390,8 @@ TEST_F(Amilctl, ListCommandsFeedsTheCompletion)
 	Result r = run({"--list-commands"}, true);
 
 	EXPECT_EQ(r.code, 0);
-	EXPECT_EQ(r.out, "status\nnodes\nevents\ndataplane stats\nhelp\n");
+	EXPECT_EQ(r.out, "status\nnodes\nevents\ndataplane stats\nregistry list\nregistry get\n"
+			 "registry register\nregistry unregister\nhelp\n");
 }
 
 TEST_F(Amilctl, UsageErrorsExit64WithoutAskingTheDaemon)
