@@ -52,6 +52,8 @@ static const struct setting settings[] = {
 	 "the local data plane's control socket"},
 	{"dataplane_timeout_ms", "dataplane-timeout-ms", K_U64, F(dataplane_timeout_ms), 100,
 	 600000, "MS", "data plane silent this long = down (default 1500)"},
+	{"registry_grace_ms", "registry-grace-ms", K_U64, F(registry_grace_ms), 0, 86400000, "MS",
+	 "names of a dead owner removed after (default 5000)"},
 	{"metrics", "metrics", K_STR, F(metrics), 0, 0, "IP:PORT",
 	 "Prometheus endpoint, GET /metrics"},
 	{"cluster_secret", "cluster-secret", K_STR, F(cluster_secret), 0, 0, "FILE",
@@ -299,6 +301,7 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 	c->cluster_id = 1;
 	c->profile = AMIL_MEMBERSHIP_LAN;
 	c->dataplane_timeout_ms = 1500;
+	c->registry_grace_ms = 5000;
 	snprintf(c->beacon_mode, sizeof(c->beacon_mode), "multicast");
 	c->beacon_port = 7201;
 	c->beacon_ttl = 1;

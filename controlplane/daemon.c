@@ -114,7 +114,12 @@ struct daemon {
 	struct amil_awormap *reg;
 	uint64_t reg_ae_next_mono;
 	uint64_t reg_deltas_tx, reg_deltas_rx, reg_states_tx, reg_states_rx, reg_digests_tx,
-		 reg_bad, reg_conflicts;
+		 reg_bad, reg_conflicts, reg_reaped;
+	/* Names a join left in conflict with one of ours as the loser:
+	 * resolved (and reported) after the join, not inside it. */
+	char reg_lost[16][AMIL_AWORMAP_NAME_MAX + 1];
+	uint64_t reg_lost_winner[16];
+	unsigned reg_nlost;
 };
 
 /* Registry messages over the CURVE connections start with one kind byte
@@ -250,9 +255,105 @@ reg_conflict(void *ctx, const struct amil_awormap_entry *winner,
 {
 	struct daemon *d = ctx;
 
-	(void)winner;
-	(void)loser;
 	d->reg_conflicts++;
+	/* Our name lost: remember it; after the join we resolve it (remove
+	 * our losing entry everywhere) and tell our operators. */
+	if (loser->owner == d->cfg.node_id && winner->owner != d->cfg.node_id &&
+	    d->reg_nlost < 16) {
+		memcpy(d->reg_lost[d->reg_nlost], loser->name, loser->name_len);
+		d->reg_lost[d->reg_nlost][loser->name_len] = '\0';
+		d->reg_lost_winner[d->reg_nlost++] = winner->owner;
+	}
+}
+
+/* After a join: resolve the conflicts our names lost (AP heal rule: the
+ * greater (HLC, node id) wins everywhere) and emit name_conflict. */
+static void
+reg_settle_conflicts(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->reg_nlost; i++) {
+		const char *name = d->reg_lost[i];
+		struct amil_event ev = {.type = AMIL_EV_NAME_CONFLICT,
+					.node_id = d->reg_lost_winner[i],
+					.from_id = d->cfg.node_id,
+					.at_ns = real_ns()};
+		uint8_t *delta = NULL;
+		size_t dlen = 0;
+
+		snprintf(ev.name, sizeof(ev.name), "%s", name);
+		amil_events_add(d->ev, &ev);
+		if (amil_awormap_resolve(d->reg, name, strlen(name), &delta, &dlen) == 0) {
+			reg_push(d, delta, dlen);
+			free(delta);
+		}
+	}
+	d->reg_nlost = 0;
+}
+
+struct reap_ctx {
+	struct daemon *d;
+	uint64_t now_mono;
+	char names[64][AMIL_AWORMAP_NAME_MAX + 1];
+	unsigned n;
+};
+
+/* Names whose owner has been dead (or left) longer than the grace. */
+static int
+reap_one(void *ctx, const struct amil_awormap_entry *e)
+{
+	struct reap_ctx *x = ctx;
+	struct amil_member_info mi;
+
+	if (e->owner == x->d->cfg.node_id || x->n == 64)
+		return 0;
+	if (amil_membership_lookup(x->d->m, e->owner, &mi) != 0 ||
+	    (mi.state != AMIL_MEMBER_DEAD && mi.state != AMIL_MEMBER_LEFT) ||
+	    x->now_mono - mi.since_ns < (uint64_t)x->d->cfg.registry_grace_ms * 1000000u)
+		return 0;
+	memcpy(x->names[x->n], e->name, e->name_len);
+	x->names[x->n++][e->name_len] = '\0';
+	return 0;
+}
+
+struct lowest_ctx {
+	uint64_t lowest;
+};
+
+static int
+lowest_alive(void *ctx, const struct amil_member_info *mi)
+{
+	struct lowest_ctx *x = ctx;
+
+	if (mi->state == AMIL_MEMBER_ALIVE && (x->lowest == 0 || mi->node_id < x->lowest))
+		x->lowest = mi->node_id;
+	return 0;
+}
+
+/* The lowest alive node id removes a dead owner's names (one remover, so
+ * one delta; a concurrent remove elsewhere would be harmless anyway). */
+static void
+reg_reap(struct daemon *d, uint64_t now_mono)
+{
+	struct lowest_ctx lc = {0};
+	static struct reap_ctx x;
+
+	amil_membership_foreach(d->m, lowest_alive, &lc);
+	if (lc.lowest != d->cfg.node_id)
+		return;
+	x.d = d;
+	x.now_mono = now_mono;
+	x.n = 0;
+	amil_awormap_foreach(d->reg, reap_one, &x);
+	for (unsigned i = 0; i < x.n; i++) {
+		uint8_t *delta = NULL;
+		size_t dlen = 0;
+
+		if (amil_awormap_remove(d->reg, x.names[i], strlen(x.names[i]), &delta, &dlen) == 0) {
+			reg_push(d, delta, dlen);
+			free(delta);
+			d->reg_reaped++;
+		}
+	}
 }
 
 static void
@@ -267,6 +368,7 @@ reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
 			d->reg_deltas_rx++;
 		else
 			d->reg_states_rx++;
+		reg_settle_conflicts(d);
 	} else if (buf[0] == REG_DIGEST) {
 		struct amil_awormap_digest theirs, ours;
 		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL, dbuf[AMIL_AWORMAP_DIGEST_LEN];
@@ -444,7 +546,7 @@ write_status(struct daemon *d, FILE *f)
 		", \"registry_names\": %zu, \"registry_deltas_tx\": %" PRIu64
 		", \"registry_deltas_rx\": %" PRIu64 ", \"registry_states_tx\": %" PRIu64
 		", \"registry_states_rx\": %" PRIu64 ", \"registry_bad\": %" PRIu64
-		", \"registry_conflicts\": %" PRIu64 "}}",
+		", \"registry_conflicts\": %" PRIu64 ", \"registry_reaped\": %" PRIu64 "}}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -456,7 +558,7 @@ write_status(struct daemon *d, FILE *f)
 		bc.accepted, bc.bad_mac_dropped, bc.replay_dropped, bc.stale_dropped,
 		bc.foreign_dropped, d->beacon_key_mismatch, amil_awormap_count(d->reg),
 		d->reg_deltas_tx, d->reg_deltas_rx, d->reg_states_tx, d->reg_states_rx, d->reg_bad,
-		d->reg_conflicts);
+		d->reg_conflicts, d->reg_reaped);
 }
 
 struct list_ctx {
@@ -528,9 +630,19 @@ reg_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
 		fputs("}", f);
 		return;
 	}
-	if (strcmp(cmd, "registry-register") == 0)
+	if (strcmp(cmd, "registry-register") == 0) {
+		/* Unique names: one owned by another appliance is refused (a
+		 * registration made concurrently, across a partition, is the
+		 * conflict the CRDT resolves on heal). */
+		if (amil_awormap_lookup(d->reg, name, strlen(name), &e) == 0 &&
+		    e.owner != d->cfg.node_id) {
+			fprintf(f, "{\"schema\": 1, \"error\": \"registered by node %" PRIu64 "\"}",
+				e.owner);
+			return;
+		}
 		rc = amil_awormap_put(d->reg, real_ns(), name, strlen(name), d->cfg.node_id, value,
 				      strlen(value), &delta, &dlen);
+	}
 	else if (strcmp(cmd, "registry-unregister") == 0)
 		rc = amil_awormap_remove(d->reg, name, strlen(name), &delta, &dlen);
 	else
@@ -1323,6 +1435,7 @@ run(int argc, char **argv)
 		incarnation_save(d);
 		if (now >= d->reg_ae_next_mono && !leaving) {
 			reg_anti_entropy(d);
+			reg_reap(d, now);
 			d->reg_ae_next_mono = now + REG_AE_NS;
 		}
 		if (quit_requested && !leaving) {

@@ -27,6 +27,7 @@ enum amil_event_type {
 	AMIL_EV_LEFT,
 	AMIL_EV_DATAPLANE_UP,
 	AMIL_EV_DATAPLANE_DOWN,
+	AMIL_EV_NAME_CONFLICT,         /* node_id: the winner's owner; name: the name */
 	AMIL_EV_MAX
 };
 
@@ -36,7 +37,7 @@ struct amil_event {
 	uint32_t incarnation;
 	uint64_t from_id;
 	uint64_t at_ns;                /* CLOCK_REALTIME */
-	char name[33];
+	char name[256];                /* member name, or the registry name */
 };
 
 struct amil_events;

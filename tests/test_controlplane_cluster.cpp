@@ -635,7 +635,7 @@ TEST_F(Cluster, RegistryNamesReachEveryMemberAndConflictsResolveAlike)
 {
 	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
 	for (int i = 1; i <= 3; i++)
-		ASSERT_NO_FATAL_FAILURE(start(i));
+		ASSERT_NO_FATAL_FAILURE(start(i, {"--registry-grace-ms", "1000"}));
 	for (int who = 1; who <= 3; who++)
 		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 10000), 0);
 	auto owner_of = [&](int node, const std::string &name) -> std::string {
@@ -670,20 +670,26 @@ TEST_F(Cluster, RegistryNamesReachEveryMemberAndConflictsResolveAlike)
 	EXPECT_EQ(owner_of(1, "jkt/worker-0"), "");
 	EXPECT_EQ(owner_of(3, "jkt/worker-0"), "");
 
-	// Concurrent registration of one name on 2 and 3.
-	query_json(2, "registry-register jkt/leader node2");
-	query_json(3, "registry-register jkt/leader node3");
+	// Unique: a name another appliance owns is refused.
+	Json taken = query_json(2, "registry-register jkt/worker-5 mine");
+	ASSERT_NE(taken.get("error"), nullptr);
+	EXPECT_NE(taken.get("error")->text.find("registered by node 1"), std::string::npos);
+	EXPECT_EQ(owner_of(2, "jkt/worker-5"), "1");
+
+	// A dead appliance's names disappear everywhere after the grace (1 s).
+	ASSERT_NE(query_json(3, "registry-register sby/gateway node3").get("ok"), nullptr);
 	t0 = now_ms();
-	std::string w1, w2, w3;
-	while (now_ms() - t0 < 5000) {
-		w1 = owner_of(1, "jkt/leader"), w2 = owner_of(2, "jkt/leader"), w3 = owner_of(3, "jkt/leader");
-		if (!w1.empty() && w1 == w2 && w2 == w3)
-			break;
-		sleep_ms(20);
-	}
-	EXPECT_FALSE(w1.empty());
-	EXPECT_EQ(w1, w2);
-	EXPECT_EQ(w2, w3) << "the same conflict resolved differently";
+	while (now_ms() - t0 < 5000 && owner_of(1, "sby/gateway") != "3")
+		sleep_ms(10);
+	ASSERT_EQ(owner_of(1, "sby/gateway"), "3");
+	nodes_[2].proc->signal(SIGKILL);
+	ASSERT_GE(wait_state({1, 2}, 3, "dead", 5000), 0);
+	t0 = now_ms();
+	while (now_ms() - t0 < 8000 && (owner_of(1, "sby/gateway") != "" || owner_of(2, "sby/gateway") != ""))
+		sleep_ms(50);
+	EXPECT_EQ(owner_of(1, "sby/gateway"), "") << "a dead owner's name stayed";
+	EXPECT_EQ(owner_of(2, "sby/gateway"), "");
+	EXPECT_EQ(owner_of(1, "jkt/worker-5"), "1") << "names of the living stay";
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)

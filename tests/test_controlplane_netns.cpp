@@ -225,6 +225,36 @@ protected:
 		return std::stoull(j.path("counters." + name)->text);
 	}
 
+	// One request on node @i's control socket; the raw reply ("" on timeout).
+	std::string ctl(int i, const std::string &req)
+	{
+		void *s = zmq_socket(ctx_, ZMQ_REQ);
+		int zero = 0, to = 2000;
+		char buf[1 << 15];
+		std::string e = "ipc://" + (dir_ / ("run" + std::to_string(i))) + "/ctl.sock", text;
+
+		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_setsockopt(s, ZMQ_RCVTIMEO, &to, sizeof(to));
+		if (zmq_connect(s, e.c_str()) == 0 && zmq_send(s, req.data(), req.size(), 0) >= 0) {
+			int n = zmq_recv(s, buf, sizeof(buf), 0);
+			if (n > 0)
+				text.assign(buf, (size_t)std::min(n, (int)sizeof(buf)));
+		}
+		zmq_close(s);
+		return text;
+	}
+
+	std::string owner(int i, const std::string &name)
+	{
+		Json j;
+		std::string err;
+
+		if (!JsonParser::parse(ctl(i, "registry-get " + name), &j, &err) ||
+		    j.path("entry.owner") == nullptr)
+			return "";
+		return j.path("entry.owner")->text;
+	}
+
 	bool all_see(const std::vector<int> &obs, const std::vector<int> &who, const std::string &st,
 		     int timeout_ms)
 	{
@@ -318,6 +348,42 @@ TEST_F(NetnsCluster, PartitionTwoThreeIsSeenOnBothSidesAndHeals)
 	ASSERT_TRUE(all_see(all5_, all5_, "alive", 20000)) << "no heal";
 	std::printf("[ netns ] healed: all alive everywhere %lld ms after the cut was lifted\n",
 		    (long long)(now_ms() - t0));
+}
+
+// AP mode across a partition: both sides register the same name; after the
+// heal every member agrees on one owner and the loser's owner is told.
+TEST_F(NetnsCluster, RegistryConflictAcrossAPartitionResolvesAlikeOnHeal)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all(3));
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
+	ASSERT_NO_FATAL_FAILURE(nft_drop(3, "ip saddr { 198.18.1.1, 198.18.1.2 }"));
+	must({ip_, "netns", "exec", ns_[2], nft_, "add rule inet amiltest output ip daddr { 198.18.1.1, "
+						 "198.18.1.2 } drop"});
+	ASSERT_TRUE(all_see({1, 2}, {3}, "dead", 10000));
+	ASSERT_NE(ctl(1, "registry-register jkt/leader side-a").find("\"ok\": true"), std::string::npos)
+		<< ctl(1, "registry-list");
+	ASSERT_NE(ctl(3, "registry-register jkt/leader side-b").find("\"ok\": true"), std::string::npos);
+	nft_clear(3);
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 20000));
+	std::string o1, o2, o3;
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < 10000) {
+		o1 = owner(1, "jkt/leader"), o2 = owner(2, "jkt/leader"), o3 = owner(3, "jkt/leader");
+		if (!o1.empty() && o1 == o2 && o2 == o3)
+			break;
+		sleep_ms(50);
+	}
+	ASSERT_FALSE(o1.empty());
+	EXPECT_EQ(o1, o2);
+	EXPECT_EQ(o2, o3) << "the heal resolved the conflict differently on different members";
+	int loser = o1 == "1" ? 3 : 1;
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000 && count_in_log(loser, "\"type\": \"name_conflict\"") == 0)
+		sleep_ms(50);
+	EXPECT_GE(count_in_log(loser, "\"type\": \"name_conflict\", \"node_id\": " + o1), 1)
+		<< read_file(dir_ / ("ev" + std::to_string(loser) + ".jsonl"));
+	std::printf("[ netns ] registry conflict across the partition: owner %s everywhere after the heal\n",
+		    o1.c_str());
 }
 
 TEST_F(NetnsCluster, KillNineIsSeenEverywhereWithinTheLanTarget)
