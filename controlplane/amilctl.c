@@ -100,6 +100,16 @@ static const struct command commands[] = {
 	 "concurrent registration elsewhere is resolved by the greater (HLC, node id)."},
 	{"registry", "unregister", "registry-unregister", "NAME", 1, 1, 0, NULL,
 	 amil_ctl_show_generic, "remove NAME everywhere", NULL},
+	{"groups", NULL, "groups", "[NAME]", 0, 1, CMD_READ, NULL, amil_ctl_show_generic,
+	 "group memberships (every group, or one), cluster-wide", NULL},
+	{"group", "join", "group-join", "NAME", 1, 1, 0, NULL, amil_ctl_show_generic,
+	 "this appliance joins group NAME (e.g. a region such as ID-JKT)", NULL},
+	{"group", "leave", "group-leave", "NAME", 1, 1, 0, NULL, amil_ctl_show_generic,
+	 "this appliance leaves group NAME", NULL},
+	{"broadcast", NULL, "broadcast", "GROUP MESSAGE", 2, 2, 0, NULL, amil_ctl_show_generic,
+	 "deliver MESSAGE to every member of GROUP; report who acknowledged",
+	 "Each member's control plane acknowledges; after 1 s the members that did not\n"
+	 "are listed as missing."},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

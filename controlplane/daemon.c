@@ -120,6 +120,15 @@ struct daemon {
 	char reg_lost[16][AMIL_AWORMAP_NAME_MAX + 1];
 	uint64_t reg_lost_winner[16];
 	unsigned reg_nlost;
+	/* A broadcast waiting for its acknowledgements; the ctl reply is held
+	 * (REP: one request at a time) until all answered or the timeout. */
+	bool bc_pending;
+	uint64_t bc_id, bc_deadline_mono;
+	char bc_group[128];
+	uint64_t bc_to[64];
+	bool bc_acked[64];
+	unsigned bc_n;
+	uint64_t bc_received;
 };
 
 /* Registry messages over the CURVE connections start with one kind byte
@@ -128,6 +137,10 @@ struct daemon {
 #define REG_DIGEST 'G'
 #define REG_STATE  'S'
 #define REG_DIGEST_REPLY 'H'             /* our digest, answering theirs */
+#define MSG_BROADCAST 'B'                /* id u64, group, message */
+#define MSG_BROADCAST_ACK 'K'            /* id u64 */
+#define GROUP_PREFIX "group:"            /* registry names "group:<name>:<node id>" */
+#define BC_TIMEOUT_NS (1000 * 1000000ull)
 #define REG_AE_NS  (500 * 1000000ull)    /* anti-entropy round with one peer */
 
 /* ---- membership glue ------------------------------------------------------ */
@@ -417,6 +430,8 @@ reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
 	}
 }
 
+static void broadcast_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len);
+
 static void
 tr_recv(void *ctx, uint64_t from_id, const uint8_t *buf, size_t len)
 {
@@ -427,6 +442,10 @@ tr_recv(void *ctx, uint64_t from_id, const uint8_t *buf, size_t len)
 	if (len >= 1 && (buf[0] == REG_DELTA || buf[0] == REG_DIGEST || buf[0] == REG_STATE ||
 			 buf[0] == REG_DIGEST_REPLY)) {
 		reg_receive(d, from_id, buf, len);
+		return;
+	}
+	if (len >= 1 && (buf[0] == MSG_BROADCAST || buf[0] == MSG_BROADCAST_ACK)) {
+		broadcast_receive(d, from_id, buf, len);
 		return;
 	}
 	/* Errors are counted by membership (malformed, foreign, spoofed). */
@@ -587,6 +606,9 @@ list_one(void *ctx, const struct amil_awormap_entry *e)
 {
 	struct list_ctx *x = ctx;
 
+	if (e->name_len >= strlen(GROUP_PREFIX) &&
+	    memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) == 0)
+		return 0;          /* group memberships: see `groups` */
 	if (x->n++)
 		fputs(", ", x->f);
 	entry_json(x->f, e);
@@ -613,7 +635,7 @@ reg_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
 
 		fputs("{\"schema\": 1, \"names\": [", f);
 		amil_awormap_foreach(d->reg, list_one, &x);
-		fprintf(f, "], \"count\": %zu}", amil_awormap_count(d->reg));
+		fprintf(f, "], \"count\": %d}", x.n);
 		return;
 	}
 	if (k < 1) {
@@ -659,6 +681,208 @@ reg_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
 	fprintf(f, "{\"schema\": 1, \"ok\": true, \"names\": %zu}", amil_awormap_count(d->reg));
 }
 
+/* ---- groups (:pg) and broadcast ------------------------------------------ */
+
+struct group_ctx {
+	FILE *f;
+	const char *only;              /* one group, or NULL */
+	int n;
+	uint64_t members[64];          /* collect mode (broadcast) */
+	unsigned nm;
+	bool collect;
+};
+
+/* Entries "group:<name>:<node>": members of <name>. */
+static int
+group_one(void *ctx, const struct amil_awormap_entry *e)
+{
+	struct group_ctx *x = ctx;
+	char name[AMIL_AWORMAP_NAME_MAX + 1], *g, *colon;
+
+	if (e->name_len <= strlen(GROUP_PREFIX) ||
+	    memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0)
+		return 0;
+	memcpy(name, e->name, e->name_len);
+	name[e->name_len] = '\0';
+	g = name + strlen(GROUP_PREFIX);
+	colon = strrchr(g, ':');
+	if (colon == NULL)
+		return 0;
+	*colon = '\0';
+	if (x->only != NULL && strcmp(g, x->only) != 0)
+		return 0;
+	if (x->collect) {
+		if (x->nm < 64)
+			x->members[x->nm++] = e->owner;
+		return 0;
+	}
+	if (x->n++)
+		fputs(", ", x->f);
+	fputs("{\"group\": ", x->f);
+	amil_json_str(x->f, g);
+	fprintf(x->f, ", \"node_id\": %" PRIu64 "}", e->owner);
+	return 0;
+}
+
+static void
+groups_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
+{
+	char group[128] = "", key[AMIL_AWORMAP_NAME_MAX + 1];
+	uint8_t *delta = NULL;
+	size_t dlen = 0;
+	int rc;
+
+	sscanf(req, "%*s %127s", group);
+	if (strcmp(cmd, "groups") == 0) {
+		struct group_ctx x = {.f = f, .only = group[0] ? group : NULL};
+
+		fputs("{\"schema\": 1, \"memberships\": [", f);
+		amil_awormap_foreach(d->reg, group_one, &x);
+		fputs("]}", f);
+		return;
+	}
+	if (group[0] == '\0' || strchr(group, ':') != NULL) {
+		fputs("{\"schema\": 1, \"error\": \"a group name (no ':') is needed\"}", f);
+		return;
+	}
+	snprintf(key, sizeof(key), GROUP_PREFIX "%s:%" PRIu64, group, d->cfg.node_id);
+	if (strcmp(cmd, "group-join") == 0)
+		rc = amil_awormap_put(d->reg, real_ns(), key, strlen(key), d->cfg.node_id, "", 0,
+				      &delta, &dlen);
+	else
+		rc = amil_awormap_remove(d->reg, key, strlen(key), &delta, &dlen);
+	if (rc != 0) {
+		fputs("{\"schema\": 1, \"error\": ", f);
+		amil_json_str(f, rc == -ENOENT ? "not a member" : strerror(-rc));
+		fputs("}", f);
+		return;
+	}
+	reg_push(d, delta, dlen);
+	free(delta);
+	fputs("{\"schema\": 1, \"ok\": true}", f);
+}
+
+/* Start a broadcast: one CURVE message to every member of the group (this
+ * node included, delivered locally); the reply waits for the acks. */
+static bool
+broadcast_start(struct daemon *d, const char *req, FILE *f)
+{
+	char group[128] = "";
+	const char *msg;
+	struct group_ctx x = {.collect = true};
+	uint8_t buf[8 + 128 + 1 + 1024];
+	size_t len;
+	int skip = 0;
+
+	if (sscanf(req, "%*s %127s %n", group, &skip) < 1 || skip == 0 || req[skip] == '\0') {
+		fputs("{\"schema\": 1, \"error\": \"broadcast GROUP MESSAGE\"}", f);
+		return false;
+	}
+	msg = req + skip;
+	if (strlen(msg) > 1024) {
+		fputs("{\"schema\": 1, \"error\": \"message longer than 1024 bytes\"}", f);
+		return false;
+	}
+	x.only = group;
+	amil_awormap_foreach(d->reg, group_one, &x);
+	d->bc_id = randombytes_random() | ((uint64_t)randombytes_random() << 32);
+	memcpy(buf, &d->bc_id, 8);
+	len = 8 + (size_t)snprintf((char *)buf + 8, sizeof(buf) - 8, "%s", group) + 1;
+	memcpy(buf + len, msg, strlen(msg));
+	len += strlen(msg);
+	snprintf(d->bc_group, sizeof(d->bc_group), "%s", group);
+	d->bc_n = x.nm;
+	for (unsigned i = 0; i < x.nm; i++) {
+		d->bc_to[i] = x.members[i];
+		d->bc_acked[i] = false;
+		if (x.members[i] == d->cfg.node_id) {
+			d->bc_acked[i] = true;      /* delivered here */
+			d->bc_received++;
+			continue;
+		}
+		reg_send(d, x.members[i], MSG_BROADCAST, buf, len);
+	}
+	d->bc_pending = true;
+	d->bc_deadline_mono = mono_ns() + BC_TIMEOUT_NS;
+	return true;
+}
+
+/* All acked, or the timeout: send the held reply. */
+static void
+broadcast_check(struct daemon *d, bool force)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+	bool all = true;
+	int n = 0;
+
+	if (!d->bc_pending)
+		return;
+	for (unsigned i = 0; i < d->bc_n; i++)
+		all &= d->bc_acked[i];
+	if (!all && !force && mono_ns() < d->bc_deadline_mono)
+		return;
+	f = open_memstream(&out, &len);
+	if (f == NULL)
+		return;
+	fputs("{\"schema\": 1, \"group\": ", f);
+	amil_json_str(f, d->bc_group);
+	fputs(", \"delivered\": [", f);
+	for (unsigned i = 0; i < d->bc_n; i++)
+		if (d->bc_acked[i])
+			fprintf(f, "%s%" PRIu64, n++ ? ", " : "", d->bc_to[i]);
+	fputs("], \"missing\": [", f);
+	n = 0;
+	for (unsigned i = 0; i < d->bc_n; i++)
+		if (!d->bc_acked[i])
+			fprintf(f, "%s%" PRIu64, n++ ? ", " : "", d->bc_to[i]);
+	fputs("]}", f);
+	if (fclose(f) == 0)
+		zmq_send(d->ctl, out, len, 0);
+	free(out);
+	d->bc_pending = false;
+}
+
+static void
+broadcast_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
+{
+	struct amil_event ev = {.type = AMIL_EV_BROADCAST, .node_id = from, .from_id = from,
+				.at_ns = real_ns()};
+	const char *group;
+	size_t glen;
+
+	if (buf[0] == MSG_BROADCAST_ACK) {
+		uint64_t id;
+
+		if (len != 9)
+			return;
+		memcpy(&id, buf + 1, 8);
+		for (unsigned i = 0; d->bc_pending && id == d->bc_id && i < d->bc_n; i++)
+			if (d->bc_to[i] == from)
+				d->bc_acked[i] = true;
+		broadcast_check(d, false);
+		return;
+	}
+	if (len < 1 + 8 + 2)
+		return;
+	group = (const char *)buf + 9;
+	glen = strnlen(group, len - 9);
+	if (glen == len - 9)
+		return;                        /* no NUL: malformed */
+	/* The event carries "<group>: <message>" (bounded). */
+	snprintf(ev.name, sizeof(ev.name), "%s: %.*s", group, (int)(len - 9 - glen - 1),
+		 group + glen + 1);
+	amil_events_add(d->ev, &ev);
+	d->bc_received++;
+	{
+		uint8_t ack[8];
+
+		memcpy(ack, buf + 1, 8);
+		reg_send(d, from, MSG_BROADCAST_ACK, ack, 8);
+	}
+}
+
 static void
 ctl_answer(struct daemon *d, const char *req)
 {
@@ -686,6 +910,17 @@ ctl_answer(struct daemon *d, const char *req)
 		fputs("}", f);
 	} else if (strncmp(cmd, "registry-", 9) == 0) {
 		reg_ctl(d, cmd, req, f);
+	} else if (strcmp(cmd, "groups") == 0 || strcmp(cmd, "group-join") == 0 ||
+		   strcmp(cmd, "group-leave") == 0) {
+		groups_ctl(d, cmd, req, f);
+	} else if (strcmp(cmd, "broadcast") == 0) {
+		if (broadcast_start(d, req, f)) {
+			/* The reply is sent by broadcast_check(). */
+			fclose(f);
+			free(buf);
+			broadcast_check(d, false);
+			return;
+		}
 	} else if (strcmp(cmd, "dataplane-stats") == 0) {
 		fprintf(f, "{\"schema\": 1, \"state\": \"%s\", \"stats\": %s}",
 			dp_state_name[d->dp_state], d->dp_stats != NULL ? d->dp_stats : "null");
@@ -703,7 +938,7 @@ ctl_answer(struct daemon *d, const char *req)
 static void
 ctl_process(struct daemon *d)
 {
-	for (int k = 0; k < 64; k++) {
+	for (int k = 0; k < 64 && !d->bc_pending; k++) {
 		char req[2048];
 		int n = zmq_recv(d->ctl, req, sizeof(req) - 1, ZMQ_DONTWAIT);
 		int more = 0;
@@ -1384,7 +1619,11 @@ run(int argc, char **argv)
 		uint64_t now = mono_ns(), next = amil_membership_next_deadline_ns(d->m);
 		long timeout_ms;
 
-		items[n++] = (zmq_pollitem_t){.socket = d->ctl, .events = ZMQ_POLLIN};
+		/* A held broadcast reply: no new request until it is sent. */
+		if (!d->bc_pending)
+			items[n++] = (zmq_pollitem_t){.socket = d->ctl, .events = ZMQ_POLLIN};
+		else
+			ctl_i = -1;
 		if (d->dp != NULL) {
 			dp_i = n;
 			items[n++] = (zmq_pollitem_t){.socket = d->dp, .events = ZMQ_POLLIN};
@@ -1406,7 +1645,7 @@ run(int argc, char **argv)
 			break;
 		if ((items[0].revents | items[1].revents | items[2].revents) & ZMQ_POLLIN)
 			amil_transport_process(d->tr, tr_recv, d);
-		if (items[ctl_i].revents & ZMQ_POLLIN)
+		if (ctl_i >= 0 && (items[ctl_i].revents & ZMQ_POLLIN))
 			ctl_process(d);
 		if (dp_i >= 0 && (items[dp_i].revents & ZMQ_POLLIN))
 			dp_process(d);
@@ -1433,6 +1672,7 @@ run(int argc, char **argv)
 			break;
 		dp_tick(d, now);
 		incarnation_save(d);
+		broadcast_check(d, false);
 		if (now >= d->reg_ae_next_mono && !leaving) {
 			reg_anti_entropy(d);
 			reg_reap(d, now);

@@ -28,6 +28,7 @@ static const char *const names[AMIL_EV_MAX] = {
 	[AMIL_EV_DATAPLANE_UP] = "dataplane_up",
 	[AMIL_EV_DATAPLANE_DOWN] = "dataplane_down",
 	[AMIL_EV_NAME_CONFLICT] = "name_conflict",
+	[AMIL_EV_BROADCAST] = "broadcast",
 };
 
 const char *

@@ -28,6 +28,7 @@ enum amil_event_type {
 	AMIL_EV_DATAPLANE_UP,
 	AMIL_EV_DATAPLANE_DOWN,
 	AMIL_EV_NAME_CONFLICT,         /* node_id: the winner's owner; name: the name */
+	AMIL_EV_BROADCAST,             /* node_id: the sender; name: "<group>: <message>" */
 	AMIL_EV_MAX
 };
 

@@ -692,6 +692,58 @@ TEST_F(Cluster, RegistryNamesReachEveryMemberAndConflictsResolveAlike)
 	EXPECT_EQ(owner_of(1, "jkt/worker-5"), "1") << "names of the living stay";
 }
 
+// Groups (:pg) and broadcast with per-member acknowledgement.
+TEST_F(Cluster, GroupsAndBroadcastReportWhoGotIt)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start(i, {"--registry-grace-ms", "1000"}));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 10000), 0);
+	for (int i : {1, 2, 3})
+		ASSERT_NE(query_json(i, "group-join ID-JKT").get("ok"), nullptr);
+	ASSERT_NE(query_json(3, "group-join ID-SBY").get("ok"), nullptr);
+	int64_t t0 = now_ms();
+	auto members = [&](int node, const std::string &g) {
+		Json j = query_json(node, "groups " + g);
+		return j.get("memberships") ? j.get("memberships")->arr.size() : 0u;
+	};
+	while (now_ms() - t0 < 5000 && (members(1, "ID-JKT") != 3 || members(2, "ID-SBY") != 1))
+		sleep_ms(20);
+	EXPECT_EQ(members(1, "ID-JKT"), 3u);
+	EXPECT_EQ(members(2, "ID-SBY"), 1u);
+	EXPECT_EQ(query_json(1, "registry-list").path("count")->text, "0") << "groups are not names";
+
+	Json b = query_json(1, "broadcast ID-JKT settle-now");
+	ASSERT_NE(b.get("delivered"), nullptr) << query(1, "status");
+	EXPECT_EQ(b.get("delivered")->arr.size(), 3u);
+	EXPECT_EQ(b.get("missing")->arr.size(), 0u);
+	t0 = now_ms();
+	while (now_ms() - t0 < 2000 &&
+	       read_file(nodes_[2].evlog).find("ID-JKT: settle-now") == std::string::npos)
+		sleep_ms(20);
+	EXPECT_NE(read_file(nodes_[2].evlog).find("\"type\": \"broadcast\", \"node_id\": 1, "
+						 "\"name\": \"ID-JKT: settle-now\""),
+		  std::string::npos);
+
+	// A hung member does not acknowledge: reported missing after 1 s.
+	nodes_[1].proc->signal(SIGSTOP);
+	b = query_json(1, "broadcast ID-JKT second");
+	nodes_[1].proc->signal(SIGCONT);
+	ASSERT_NE(b.get("missing"), nullptr);
+	ASSERT_EQ(b.get("missing")->arr.size(), 1u);
+	EXPECT_EQ(b.get("missing")->arr[0].text, "2");
+
+	// A dead member leaves its groups (after the grace).
+	nodes_[2].proc->signal(SIGKILL);
+	ASSERT_GE(wait_state({1, 2}, 3, "dead", 5000), 0);
+	t0 = now_ms();
+	while (now_ms() - t0 < 8000 && members(1, "ID-SBY") != 0)
+		sleep_ms(50);
+	EXPECT_EQ(members(1, "ID-SBY"), 0u);
+	EXPECT_EQ(members(2, "ID-JKT"), 2u);
+}
+
 TEST_F(Cluster, ClearErrorsForBadSetups)
 {
 	std::string out, err;
