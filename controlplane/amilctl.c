@@ -106,6 +106,10 @@ static const struct command commands[] = {
 	 "this appliance joins group NAME (e.g. a region such as ID-JKT)", NULL},
 	{"group", "leave", "group-leave", "NAME", 1, 1, 0, NULL, amil_ctl_show_generic,
 	 "this appliance leaves group NAME", NULL},
+	{"campaigns", NULL, "campaigns", "", 0, 0, CMD_READ, NULL, amil_ctl_show_generic,
+	 "cluster-wide totals per campaign and currency: count, amount, levy (minor units)",
+	 "Each appliance counts its own data plane's ledger (each donation exactly once)\n"
+	 "and publishes its totals; every appliance sums them, converging after partitions."},
 	{"broadcast", NULL, "broadcast", "GROUP MESSAGE", 2, 2, 0, NULL, amil_ctl_show_generic,
 	 "deliver MESSAGE to every member of GROUP; report who acknowledged",
 	 "Each member's control plane acknowledges; after 1 s the members that did not\n"

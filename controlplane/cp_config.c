@@ -52,6 +52,8 @@ static const struct setting settings[] = {
 	 "the local data plane's control socket"},
 	{"dataplane_timeout_ms", "dataplane-timeout-ms", K_U64, F(dataplane_timeout_ms), 100,
 	 600000, "MS", "data plane silent this long = down (default 1500)"},
+	{"ledger_dir", "ledger-dir", K_STR, F(ledger_dir), 0, 0, "DIR",
+	 "the data plane's ledger: campaign totals (read only)"},
 	{"registry_grace_ms", "registry-grace-ms", K_U64, F(registry_grace_ms), 0, 86400000, "MS",
 	 "names of a dead owner removed after (default 5000)"},
 	{"metrics", "metrics", K_STR, F(metrics), 0, 0, "IP:PORT",

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -31,6 +33,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "amil_ledger_format.h"
 #include "awormap.h"
 #include "beacon.h"
 #include "cp_config.h"
@@ -129,6 +132,23 @@ struct daemon {
 	bool bc_acked[64];
 	unsigned bc_n;
 	uint64_t bc_received;
+	/* Campaign totals: this node's, read from its data plane's ledger
+	 * (exactly once by construction), published as registry entries
+	 * "camp:<campaign>:<currency>:<exponent>:<node>" that only this node
+	 * writes; every appliance sums them over nodes. */
+	struct camp_total {
+		uint32_t campaign;
+		char currency[4];
+		uint8_t exponent;
+		uint64_t count;
+		__int128 amount, levy;
+		bool dirty;
+	} camp[256];
+	unsigned ncamp;
+	char ledger_seg[64];           /* segment being read, "" before the first */
+	uint64_t ledger_off;           /* next record's offset in it */
+	uint64_t ledger_records;       /* records counted */
+	uint64_t ledger_next_mono;
 };
 
 /* Registry messages over the CURVE connections start with one kind byte
@@ -140,6 +160,7 @@ struct daemon {
 #define MSG_BROADCAST 'B'                /* id u64, group, message */
 #define MSG_BROADCAST_ACK 'K'            /* id u64 */
 #define GROUP_PREFIX "group:"            /* registry names "group:<name>:<node id>" */
+#define CAMP_PREFIX "camp:"              /* registry names "camp:<c>:<cur>:<exp>:<node>" */
 #define BC_TIMEOUT_NS (1000 * 1000000ull)
 #define REG_AE_NS  (500 * 1000000ull)    /* anti-entropy round with one peer */
 
@@ -606,9 +627,11 @@ list_one(void *ctx, const struct amil_awormap_entry *e)
 {
 	struct list_ctx *x = ctx;
 
-	if (e->name_len >= strlen(GROUP_PREFIX) &&
-	    memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) == 0)
-		return 0;          /* group memberships: see `groups` */
+	if ((e->name_len >= strlen(GROUP_PREFIX) &&
+	     memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) == 0) ||
+	    (e->name_len >= strlen(CAMP_PREFIX) &&
+	     memcmp(e->name, CAMP_PREFIX, strlen(CAMP_PREFIX)) == 0))
+		return 0;          /* group memberships and campaign totals: own commands */
 	if (x->n++)
 		fputs(", ", x->f);
 	entry_json(x->f, e);
@@ -883,6 +906,253 @@ broadcast_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t le
 	}
 }
 
+/* ---- campaign totals -------------------------------------------------------- */
+
+static char *
+i128_dec(__int128 v, char buf[48])
+{
+	char tmp[48];
+	int n = 0, k = 0;
+	bool neg = v < 0;
+	unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
+
+	do {
+		tmp[n++] = (char)('0' + (int)(u % 10));
+		u /= 10;
+	} while (u != 0);
+	if (neg)
+		buf[k++] = '-';
+	while (n > 0)
+		buf[k++] = tmp[--n];
+	buf[k] = '\0';
+	return buf;
+}
+
+static bool
+i128_parse(const char *s, __int128 *out)
+{
+	bool neg = *s == '-';
+	unsigned __int128 v = 0;
+
+	if (neg)
+		s++;
+	if (*s < '0' || *s > '9')
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++)
+		v = v * 10 + (unsigned)(*s - '0');
+	*out = neg ? -(__int128)v : (__int128)v;
+	return *s == '\0' || *s == ' ';
+}
+
+static void
+camp_add(struct daemon *d, const struct amil_ledger_rec *r)
+{
+	struct camp_total *c = NULL;
+
+	for (unsigned i = 0; i < d->ncamp; i++)
+		if (d->camp[i].campaign == r->campaign_id && d->camp[i].exponent == r->exponent &&
+		    memcmp(d->camp[i].currency, r->currency, 3) == 0) {
+			c = &d->camp[i];
+			break;
+		}
+	if (c == NULL) {
+		if (d->ncamp == 256)
+			return;        /* counted in ledger_records; beyond the table */
+		c = &d->camp[d->ncamp++];
+		memset(c, 0, sizeof(*c));
+		c->campaign = r->campaign_id;
+		memcpy(c->currency, r->currency, 3);
+		c->exponent = r->exponent;
+	}
+	c->count++;
+	c->amount += r->amount_minor;
+	c->levy += r->levy_minor;
+	c->dirty = true;
+}
+
+static int
+seg_cmp(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+/* The segment after @cur in name (= sequence) order, or "" if none. */
+static void
+next_segment(const char *dir, const char *cur, char *out, size_t len)
+{
+	static char names[1024][64];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *dd = opendir(dir);
+
+	out[0] = '\0';
+	if (dd == NULL)
+		return;
+	while ((de = readdir(dd)) != NULL && n < 1024)
+		if (strncmp(de->d_name, AMIL_LEDGER_SEG_PREFIX, strlen(AMIL_LEDGER_SEG_PREFIX)) == 0 &&
+		    strlen(de->d_name) < 64 && strstr(de->d_name, ".tail-") == NULL)
+			memcpy(names[n++], de->d_name, strlen(de->d_name) + 1); /* < 64, checked */
+	closedir(dd);
+	qsort(names, n, sizeof(names[0]), seg_cmp);
+	for (unsigned i = 0; i < n; i++)
+		if (cur[0] == '\0' || strcmp(names[i], cur) > 0) {
+			snprintf(out, len, "%s", names[i]);
+			return;
+		}
+}
+
+/* Read the records the data plane appended since the last call (read
+ * only; a batch being written shows as a short or bad record at the end:
+ * stop there and come back). */
+static void
+ledger_tail(struct daemon *d)
+{
+	char path[PATH_MAX + 80];
+	static uint8_t buf[AMIL_LEDGER_REC_LEN * 512];
+	int fd;
+
+	if (d->cfg.ledger_dir[0] == '\0')
+		return;
+	for (int hop = 0; hop < 64; hop++) {
+		ssize_t got;
+
+		if (d->ledger_seg[0] == '\0') {
+			next_segment(d->cfg.ledger_dir, "", d->ledger_seg, sizeof(d->ledger_seg));
+			if (d->ledger_seg[0] == '\0')
+				return;
+			d->ledger_off = AMIL_LEDGER_HDR_LEN;
+		}
+		snprintf(path, sizeof(path), "%s/%s", d->cfg.ledger_dir, d->ledger_seg);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		while ((got = pread(fd, buf, sizeof(buf), (off_t)d->ledger_off)) >=
+		       AMIL_LEDGER_REC_LEN) {
+			size_t k;
+
+			for (k = 0; k + AMIL_LEDGER_REC_LEN <= (size_t)got; k += AMIL_LEDGER_REC_LEN) {
+				struct amil_ledger_rec r;
+
+				if (amil_ledger_rec_decode(buf + k, &r) != 0)
+					break;
+				camp_add(d, &r);
+				d->ledger_records++;
+			}
+			d->ledger_off += k;
+			if (k < (size_t)got - (size_t)got % AMIL_LEDGER_REC_LEN)
+				break;  /* a record not (yet) valid: come back later */
+		}
+		close(fd);
+		{
+			char nxt[64];
+
+			next_segment(d->cfg.ledger_dir, d->ledger_seg, nxt, sizeof(nxt));
+			if (nxt[0] == '\0')
+				return;
+			/* A newer segment exists: this one is complete. */
+			memcpy(d->ledger_seg, nxt, sizeof(nxt));
+			d->ledger_off = AMIL_LEDGER_HDR_LEN;
+		}
+	}
+}
+
+/* Publish the totals that changed (only this node writes its entries). */
+static void
+camp_publish(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->ncamp; i++) {
+		struct camp_total *c = &d->camp[i];
+		char key[128], val[160], a[48], l[48];
+		uint8_t *delta = NULL;
+		size_t dlen = 0;
+
+		if (!c->dirty)
+			continue;
+		snprintf(key, sizeof(key), CAMP_PREFIX "%" PRIu32 ":%.3s:%u:%" PRIu64, c->campaign,
+			 c->currency, c->exponent, d->cfg.node_id);
+		snprintf(val, sizeof(val), "%" PRIu64 " %s %s", c->count, i128_dec(c->amount, a),
+			 i128_dec(c->levy, l));
+		if (amil_awormap_put(d->reg, real_ns(), key, strlen(key), d->cfg.node_id, val,
+				     strlen(val), &delta, &dlen) == 0) {
+			reg_push(d, delta, dlen);
+			free(delta);
+			c->dirty = false;
+		}
+	}
+}
+
+struct camp_sum {
+	struct {
+		uint32_t campaign;
+		char currency[4];
+		unsigned exponent;
+		uint64_t count, nodes;
+		__int128 amount, levy;
+	} row[512];
+	unsigned n;
+};
+
+static int
+camp_one(void *ctx, const struct amil_awormap_entry *e)
+{
+	struct camp_sum *x = ctx;
+	char name[AMIL_AWORMAP_NAME_MAX + 1], val[AMIL_AWORMAP_VALUE_MAX + 1], cur[4] = "";
+	char a[64], l[64];
+	unsigned long long count, node;
+	unsigned campaign, exp, i;
+	__int128 amount, levy;
+
+	if (e->name_len <= strlen(CAMP_PREFIX) ||
+	    memcmp(e->name, CAMP_PREFIX, strlen(CAMP_PREFIX)) != 0)
+		return 0;
+	memcpy(name, e->name, e->name_len);
+	name[e->name_len] = '\0';
+	memcpy(val, e->value, e->value_len);
+	val[e->value_len] = '\0';
+	if (sscanf(name, CAMP_PREFIX "%u:%3[A-Z]:%u:%llu", &campaign, cur, &exp, &node) != 4 ||
+	    sscanf(val, "%llu %63s %63s", &count, a, l) != 3 || !i128_parse(a, &amount) ||
+	    !i128_parse(l, &levy))
+		return 0;
+	for (i = 0; i < x->n; i++)
+		if (x->row[i].campaign == campaign && x->row[i].exponent == exp &&
+		    strcmp(x->row[i].currency, cur) == 0)
+			break;
+	if (i == x->n) {
+		if (x->n == 512)
+			return 0;
+		memset(&x->row[i], 0, sizeof(x->row[i]));
+		x->row[i].campaign = campaign;
+		memcpy(x->row[i].currency, cur, 4);
+		x->row[i].exponent = exp;
+		x->n++;
+	}
+	x->row[i].count += count;
+	x->row[i].amount += amount;
+	x->row[i].levy += levy;
+	x->row[i].nodes++;
+	return 0;
+}
+
+static void
+campaigns_ctl(struct daemon *d, FILE *f)
+{
+	static struct camp_sum x;
+	char a[48], l[48];
+
+	x.n = 0;
+	amil_awormap_foreach(d->reg, camp_one, &x);
+	fputs("{\"schema\": 1, \"campaigns\": [", f);
+	for (unsigned i = 0; i < x.n; i++)
+		fprintf(f,
+			"%s{\"campaign\": %" PRIu32 ", \"currency\": \"%s\", \"exponent\": %u"
+			", \"count\": %" PRIu64 ", \"amount_minor\": \"%s\", \"levy_minor\": \"%s\""
+			", \"nodes\": %" PRIu64 "}",
+			i ? ", " : "", x.row[i].campaign, x.row[i].currency, x.row[i].exponent,
+			x.row[i].count, i128_dec(x.row[i].amount, a), i128_dec(x.row[i].levy, l),
+			x.row[i].nodes);
+	fprintf(f, "], \"local_ledger_records\": %" PRIu64 "}", d->ledger_records);
+}
+
 static void
 ctl_answer(struct daemon *d, const char *req)
 {
@@ -913,6 +1183,8 @@ ctl_answer(struct daemon *d, const char *req)
 	} else if (strcmp(cmd, "groups") == 0 || strcmp(cmd, "group-join") == 0 ||
 		   strcmp(cmd, "group-leave") == 0) {
 		groups_ctl(d, cmd, req, f);
+	} else if (strcmp(cmd, "campaigns") == 0) {
+		campaigns_ctl(d, f);
 	} else if (strcmp(cmd, "broadcast") == 0) {
 		if (broadcast_start(d, req, f)) {
 			/* The reply is sent by broadcast_check(). */
@@ -1673,6 +1945,11 @@ run(int argc, char **argv)
 		dp_tick(d, now);
 		incarnation_save(d);
 		broadcast_check(d, false);
+		if (now >= d->ledger_next_mono && !leaving) {
+			ledger_tail(d);
+			camp_publish(d);
+			d->ledger_next_mono = now + 250 * 1000000ull;
+		}
 		if (now >= d->reg_ae_next_mono && !leaving) {
 			reg_anti_entropy(d);
 			reg_reap(d, now);

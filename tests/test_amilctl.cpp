@@ -392,7 +392,7 @@ TEST_F(Amilctl, ListCommandsFeedsTheCompletion)
 	EXPECT_EQ(r.code, 0);
 	EXPECT_EQ(r.out, "status\nnodes\nevents\ndataplane stats\nregistry list\nregistry get\n"
 			 "registry register\nregistry unregister\ngroups\ngroup join\ngroup leave\n"
-			 "broadcast\nhelp\n");
+			 "campaigns\nbroadcast\nhelp\n");
 }
 
 TEST_F(Amilctl, UsageErrorsExit64WithoutAskingTheDaemon)

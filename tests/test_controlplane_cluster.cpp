@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,7 @@
 
 #include "integration_child.h"
 #include "integration_json.h"
+#include "amil_ledger_format.h"
 
 using namespace itest;
 
@@ -742,6 +744,85 @@ TEST_F(Cluster, GroupsAndBroadcastReportWhoGotIt)
 		sleep_ms(50);
 	EXPECT_EQ(members(1, "ID-SBY"), 0u);
 	EXPECT_EQ(members(2, "ID-JKT"), 2u);
+}
+
+// Append @n records of (campaign, amount) to a ledger directory as the data
+// plane would (segment header first), sequence from @seq.
+static void write_ledger(const std::string &dir, uint32_t node, uint64_t seq,
+			 const std::vector<std::pair<uint32_t, int64_t>> &recs)
+{
+	std::filesystem::create_directories(dir);
+	std::string seg = dir + "/seg-00000000000000000001.amil";
+	FILE *f = fopen(seg.c_str(), "ab");
+	ASSERT_NE(f, nullptr);
+	if (ftell(f) == 0) {
+		uint8_t h[AMIL_LEDGER_HDR_LEN];
+		amil_ledger_hdr h0 = {};
+		h0.version = AMIL_LEDGER_VERSION;
+		h0.node_id = node;
+		h0.created_ns = 1;
+		h0.first_seq = 1;
+		amil_ledger_hdr_encode(h, &h0);
+		fwrite(h, 1, sizeof(h), f);
+	}
+	for (const auto &r : recs) {
+		uint8_t b[AMIL_LEDGER_REC_LEN];
+		amil_ledger_rec x = {};
+		x.center_id = 1001;
+		x.donation_id = seq;
+		x.campaign_id = r.first;
+		memcpy(x.currency, "IDR", 3);
+		x.exponent = 0;
+		x.amount_minor = r.second;
+		x.levy_minor = r.second / 40;
+		x.seq = seq++;
+		x.accepted_ns = 1;
+		x.node_id = node;
+		x.rate_bp = 250;
+		amil_ledger_rec_encode(b, &x);
+		fwrite(b, 1, sizeof(b), f);
+	}
+	fclose(f);
+}
+
+// Campaign totals: each appliance counts its own ledger and publishes its
+// totals; any appliance shows the cluster-wide sums.
+TEST_F(Cluster, CampaignTotalsAreTheSumOfTheLedgers)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	std::string l1 = dir_ / "ledger1", l2 = dir_ / "ledger2";
+	ASSERT_NO_FATAL_FAILURE(write_ledger(l1, 1, 1, {{7, 1000000}, {7, 2500000}, {8, 50000}}));
+	ASSERT_NO_FATAL_FAILURE(write_ledger(l2, 2, 1, {{7, 999999999999999LL}}));
+	ASSERT_NO_FATAL_FAILURE(start(1, {"--ledger-dir", l1}));
+	ASSERT_NO_FATAL_FAILURE(start(2, {"--ledger-dir", l2}));
+	ASSERT_NO_FATAL_FAILURE(start(3));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 10000), 0);
+	auto row = [&](int node, int campaign) -> std::string {
+		Json j = query_json(node, "campaigns");
+		if (j.get("campaigns") == nullptr)
+			return "";
+		for (const auto &c : j.get("campaigns")->arr)
+			if (c.get("campaign")->text == std::to_string(campaign))
+				return c.get("count")->text + " " + c.get("amount_minor")->text + " " +
+				       c.get("levy_minor")->text + " " + c.get("nodes")->text;
+		return "";
+	};
+	// 1 000 000 + 2 500 000 + 999 999 999 999 999; levies floored per record.
+	const std::string want7 = "3 1000000003499999 25000000087499 2";
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < 8000 && (row(1, 7) != want7 || row(2, 7) != want7 || row(3, 7) != want7))
+		sleep_ms(50);
+	EXPECT_EQ(row(3, 7), want7);
+	EXPECT_EQ(row(3, 8), "1 50000 1250 1");
+	EXPECT_EQ(row(1, 7), want7);
+	// More donations on node 2: counted once, the sums move everywhere.
+	ASSERT_NO_FATAL_FAILURE(write_ledger(l2, 2, 2, {{8, 10}, {8, 30}}));
+	t0 = now_ms();
+	while (now_ms() - t0 < 8000 && row(1, 8) != "3 50040 1250 2")
+		sleep_ms(50);
+	EXPECT_EQ(row(1, 8), "3 50040 1250 2");
+	EXPECT_EQ(row(2, 7), want7) << "nothing counted twice";
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)
