@@ -534,7 +534,9 @@ write_status(struct daemon *d, FILE *f)
 	else if (alive <= 1)
 		health = "alone";
 	struct amil_beacon_counters bc = {0};
+	struct amil_awormap_stats rs;
 
+	amil_awormap_stats_get(d->reg, &rs);
 	amil_membership_get_counters(d->m, &mc);
 	amil_transport_get_counters(d->tr, &tc);
 	if (d->beacons != NULL)
@@ -586,7 +588,8 @@ write_status(struct daemon *d, FILE *f)
 		", \"registry_names\": %zu, \"registry_deltas_tx\": %" PRIu64
 		", \"registry_deltas_rx\": %" PRIu64 ", \"registry_states_tx\": %" PRIu64
 		", \"registry_states_rx\": %" PRIu64 ", \"registry_bad\": %" PRIu64
-		", \"registry_conflicts\": %" PRIu64 ", \"registry_reaped\": %" PRIu64 "}}",
+		", \"registry_conflicts\": %" PRIu64 ", \"registry_reaped\": %" PRIu64
+		", \"registry_memory_bytes\": %zu, \"registry_entries\": %zu}}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -598,7 +601,7 @@ write_status(struct daemon *d, FILE *f)
 		bc.accepted, bc.bad_mac_dropped, bc.replay_dropped, bc.stale_dropped,
 		bc.foreign_dropped, d->beacon_key_mismatch, amil_awormap_count(d->reg),
 		d->reg_deltas_tx, d->reg_deltas_rx, d->reg_states_tx, d->reg_states_rx, d->reg_bad,
-		d->reg_conflicts, d->reg_reaped);
+		d->reg_conflicts, d->reg_reaped, rs.memory_bytes, rs.entries);
 }
 
 struct list_ctx {

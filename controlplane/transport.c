@@ -657,7 +657,7 @@ static void *
 open_dealer(struct amil_transport *t, const struct amil_allow_entry *a, const char *endpoint)
 {
 	void *s = zmq_socket(t->ctx, ZMQ_DEALER);
-	int one = 1, zero = 0, hwm = 64, hs = 2000;
+	int one = 1, zero = 0, hwm = 100000, hs = 2000;
 
 	if (s == NULL)
 		return NULL;
