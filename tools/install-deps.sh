@@ -12,6 +12,8 @@ PKGS=(
   libmicrohttpd-dev                  # control plane: Prometheus endpoint
   libsystemd-dev                     # sd_notify for the Type=notify units
   debhelper dpkg-dev fakeroot        # the amil Debian package (tests/package/check-deb.sh)
+  mmdebstrap qemu-system-x86 qemu-utils ovmf dosfstools mtools fdisk e2fsprogs
+                                     # the appliance image and its boot test (images/)
   iproute2 nftables ethtool          # namespaces, veth, loss, veth offloads for network tests
   clang libclang-rt-14-dev           # fuzzers (libFuzzer) and sanitizer runtimes
 )
