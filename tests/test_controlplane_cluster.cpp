@@ -449,6 +449,8 @@ TEST_F(Cluster, DataplaneIsWatchedAndReportedDown)
 	if (!dpc.wait_exit(20000))
 		dpc.kill_hard();
 	EXPECT_FALSE(file_exists(dir_ / "dp.sock")) << "the data plane left its socket behind";
+	std::error_code ec;
+	std::filesystem::remove_all(dpdk_run_dir(prefix), ec);  /* EAL's runtime files */
 }
 
 // No seed anywhere: HMAC-authenticated multicast beacons (on loopback)
