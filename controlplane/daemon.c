@@ -403,7 +403,7 @@ reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
 		else
 			d->reg_states_rx++;
 		reg_settle_conflicts(d);
-	} else if (buf[0] == REG_DIGEST) {
+	} else if (buf[0] == REG_DIGEST || buf[0] == REG_DIGEST_REPLY) {
 		struct amil_awormap_digest theirs, ours;
 		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL, dbuf[AMIL_AWORMAP_DIGEST_LEN];
 		size_t stlen = 0;
@@ -423,28 +423,11 @@ reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
 				d->reg_states_tx++;
 			free(st);
 		}
-		/* Ours back, so the asker sends what we lack. */
-		amil_awormap_digest_encode(&ours, dbuf);
-		reg_send(d, from, REG_DIGEST_REPLY, dbuf, sizeof(dbuf));
-	} else if (buf[0] == REG_DIGEST_REPLY) {
-		/* A digest in answer to ours: send the buckets that differ, and
-		 * stop there (no further digest: no ping-pong). */
-		struct amil_awormap_digest theirs, ours;
-		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL;
-		size_t stlen = 0;
-
-		if (amil_awormap_digest_decode(buf + 1, len - 1, &theirs) != 0) {
-			d->reg_bad++;
-			return;
-		}
-		amil_awormap_digest_get(d->reg, &ours);
-		if (ours.root == theirs.root)
-			return;
-		amil_awormap_digest_diff(&ours, &theirs, mask);
-		if (amil_awormap_encode_state(d->reg, mask, &st, &stlen) == 0) {
-			if (reg_send(d, from, REG_STATE, st, stlen) == 0)
-				d->reg_states_tx++;
-			free(st);
+		/* A digest that asked: ours back, so the asker sends what we
+		 * lack.  One that answered ours: stop (no ping-pong). */
+		if (buf[0] == REG_DIGEST) {
+			amil_awormap_digest_encode(&ours, dbuf);
+			reg_send(d, from, REG_DIGEST_REPLY, dbuf, sizeof(dbuf));
 		}
 	} else {
 		d->reg_bad++;

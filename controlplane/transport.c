@@ -726,37 +726,19 @@ int
 amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 		    size_t endpoint_len, const uint8_t *buf, size_t len)
 {
-	char ep[AMIL_ENDPOINT_MAX + 1];
 	struct peer *p;
-	int idx = allow_index(t, to_id);
 
-	if (idx < 0 || to_id == t->self_id) {
-		t->c.tx_refused++;
-		return -EPERM;
-	}
-	endpoint_len = strnlen(endpoint, endpoint_len);
-	if (!endpoint_ok(endpoint, endpoint_len) || len == 0 || len > AMIL_TRANSPORT_MSG_MAX) {
+	if (len == 0 || len > AMIL_TRANSPORT_MSG_MAX) {
 		t->c.tx_refused++;
 		return -EINVAL;
 	}
-	memcpy(ep, endpoint, endpoint_len);
-	ep[endpoint_len] = '\0';
-	p = &t->peer[idx];
-	if (p->dealer != NULL && strcmp(p->endpoint, ep) != 0) {
-		/* The peer moved (restart on another address). */
-		zmq_close(p->dealer);
-		p->dealer = NULL;
-		t->c.peers--;
+	if (allow_index(t, to_id) < 0 || to_id == t->self_id) {
+		t->c.tx_refused++;
+		return -EPERM;
 	}
-	if (p->dealer == NULL) {
-		p->dealer = open_dealer(t, &t->allow[idx], ep);
-		if (p->dealer == NULL) {
-			t->c.tx_refused++;
-			return -EINVAL;
-		}
-		memcpy(p->endpoint, ep, endpoint_len + 1);
-		t->c.peers++;
-	}
+	p = peer_connect(t, to_id, endpoint, endpoint_len);
+	if (p == NULL)
+		return -EINVAL;
 	if (zmq_send(p->dealer, buf, len, ZMQ_DONTWAIT) < 0) {
 		t->c.tx_dropped++;
 		return -EAGAIN;
