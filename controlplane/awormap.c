@@ -15,6 +15,13 @@
  * which is independent of insertion order, so equal stores have equal
  * digests whatever the history.
  *
+ * Leaves (the second anti-entropy level) have no lists of their own: a
+ * leaf-restricted state walks the buckets that hold a wanted leaf and
+ * filters by leaf, which costs CPU but no memory per leaf.  Their hashes
+ * (sums like the buckets') are an array of 65536, kept incrementally once
+ * the map passes LHASH_MIN_NAMES names; a smaller map sums them from its
+ * bucket lists when asked, because 512 KiB would dwarf it.
+ *
  * Every local mutation is written as a delta first and then joined into
  * the local replica like any received delta: one code path decides what
  * a delta means, so the origin and its peers cannot disagree about it.
@@ -47,6 +54,15 @@ static inline void st64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 
 #define VV_LEN      16
 #define ITEM_FIX    34   /* node, ctr, owner, hlc, value_len */
 #define NAME_MIN    (1 + 1 + 2 + ITEM_FIX)
+/* Leaf sets of a kind-3 state: a u16 list below this count, else the
+ * bitmap (the list would be as long or longer). */
+#define LEAF_LIST_MAX (AMIL_AWORMAP_LEAF_MASK_BYTES / 2)
+#define LEAF_BUCKET_BYTES (AMIL_AWORMAP_LEAVES_PER_BUCKET / 8)
+/* Leaves message: header, n_buckets, then per bucket its id and hashes. */
+#define LEAVES_HDR  (HDR_LEN + 2)
+#define LEAVES_REC  (1 + 8 * AMIL_AWORMAP_LEAVES_PER_BUCKET)
+/* Names from which the leaf hashes are kept as an array (see the top). */
+#define LHASH_MIN_NAMES 4096
 
 struct rec;
 
@@ -95,6 +111,7 @@ struct amil_awormap {
 	size_t dtab_cap, n_items;
 	struct rec *bucket[AMIL_AWORMAP_BUCKETS];
 	uint64_t bhash[AMIL_AWORMAP_BUCKETS];
+	uint64_t *lhash;         /* AMIL_AWORMAP_LEAVES sums, or NULL (small map) */
 	struct cctx ctx;
 	uint64_t epoch;
 	size_t mem;
@@ -126,10 +143,29 @@ bucket_of(uint64_t h)
 	return (unsigned)(h >> 56);
 }
 
+/* Leaf index: the bucket bits, then the next 8. */
+static unsigned
+leaf_of(uint64_t h)
+{
+	return (unsigned)(h >> 48);
+}
+
 static bool
 mask_has(const uint8_t *mask, unsigned b)
 {
 	return mask == NULL || (mask[b / 8] >> (b % 8)) & 1;
+}
+
+/* Does leaf mask @lm (NULL: all) have any leaf of bucket @b? */
+static bool
+lmask_bucket(const uint8_t *lm, unsigned b)
+{
+	if (lm == NULL)
+		return true;
+	for (unsigned i = 0; i < LEAF_BUCKET_BYTES; i++)
+		if (lm[b * LEAF_BUCKET_BYTES + i])
+			return true;
+	return false;
 }
 
 static uint64_t
@@ -458,6 +494,39 @@ dtab_grow(struct amil_awormap *m)
 	m->dtab_cap = cap;
 }
 
+/* Start keeping the leaf hashes as an array; failure only costs speed
+ * (leaf_hashes() then sums them from the bucket lists). */
+static void
+lhash_build(struct amil_awormap *m)
+{
+	uint64_t *l = calloc(AMIL_AWORMAP_LEAVES, sizeof(*l));
+
+	if (l == NULL)
+		return;
+	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
+		for (const struct rec *r = m->bucket[b]; r; r = r->bnext)
+			for (const struct item *it = r->items; it; it = it->next)
+				l[leaf_of(r->h)] += it->hash;
+	m->lhash = l;
+	m->mem += AMIL_AWORMAP_LEAVES * sizeof(*l);
+}
+
+/* The 256 leaf hashes of bucket @b into @out. */
+static void
+leaf_hashes(const struct amil_awormap *m, unsigned b,
+	    uint64_t out[AMIL_AWORMAP_LEAVES_PER_BUCKET])
+{
+	if (m->lhash) {
+		memcpy(out, m->lhash + (size_t)b * AMIL_AWORMAP_LEAVES_PER_BUCKET,
+		       AMIL_AWORMAP_LEAVES_PER_BUCKET * sizeof(*out));
+		return;
+	}
+	memset(out, 0, AMIL_AWORMAP_LEAVES_PER_BUCKET * sizeof(*out));
+	for (const struct rec *r = m->bucket[b]; r; r = r->bnext)
+		for (const struct item *it = r->items; it; it = it->next)
+			out[leaf_of(r->h) % AMIL_AWORMAP_LEAVES_PER_BUCKET] += it->hash;
+}
+
 static struct rec *
 rec_new(struct amil_awormap *m, const uint8_t *name, size_t len, uint64_t h)
 {
@@ -478,6 +547,8 @@ rec_new(struct amil_awormap *m, const uint8_t *name, size_t len, uint64_t h)
 	m->bucket[b] = r;
 	m->n_names++;
 	ntab_grow(m);
+	if (m->lhash == NULL && m->n_names >= LHASH_MIN_NAMES)
+		lhash_build(m);
 	return r;
 }
 
@@ -538,6 +609,8 @@ item_new(struct amil_awormap *m, struct rec *r, uint64_t node, uint64_t ctr,
 	memcpy(it->value, value, vlen);
 	it->hash = item_hash(r, it);
 	m->bhash[bucket_of(r->h)] += it->hash;
+	if (m->lhash)
+		m->lhash[leaf_of(r->h)] += it->hash;
 	for (pp = &r->items; *pp && dot_cmp((*pp)->node, (*pp)->ctr, node, ctr) < 0;
 	     pp = &(*pp)->next)
 		;
@@ -568,6 +641,8 @@ item_free(struct amil_awormap *m, struct item *it)
 	r->n_items--;
 	m->n_items--;
 	m->bhash[bucket_of(r->h)] -= it->hash;
+	if (m->lhash)
+		m->lhash[leaf_of(r->h)] -= it->hash;
 	m->mem -= sizeof(*it) + it->value_len;
 	free(it);
 	if (r->items == NULL)
@@ -650,6 +725,7 @@ amil_awormap_destroy(struct amil_awormap **mp)
 		while (m->bucket[b])
 			item_free(m, m->bucket[b]->items);
 	ctx_free(&m->ctx);
+	free(m->lhash);
 	free(m->dtab);
 	free(m->ntab);
 	free(m);
@@ -661,10 +737,78 @@ amil_awormap_destroy(struct amil_awormap **mp)
 /* A checked message: where each section starts. */
 struct msg {
 	int kind;
-	const uint8_t *mask;     /* NULL for a delta: every bucket */
+	const uint8_t *mask;     /* kind 2: bucket mask; kind 3: leaf bitmap or NULL */
+	const uint8_t *llist;    /* kind 3 below LEAF_LIST_MAX leaves: the u16 list */
+	uint32_t n_leaves;       /* kind 3: leaves covered */
 	const uint8_t *vv, *cloud, *names, *end;
 	uint32_t n_vv, n_cloud, n_names;
 };
+
+/* First index in the kind-3 leaf list that is >= @leaf. */
+static uint32_t
+llist_lower(const struct msg *g, unsigned leaf)
+{
+	uint32_t lo = 0, hi = g->n_leaves;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (ld16(g->llist + 2 * (size_t)mid) < leaf)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Does the message cover the name with hash @h (a delta covers all)? */
+static bool
+msg_name(const struct msg *g, uint64_t h)
+{
+	uint32_t i;
+
+	switch (g->kind) {
+	case AMIL_AWORMAP_STATE:
+		return mask_has(g->mask, bucket_of(h));
+	case AMIL_AWORMAP_STATE_LEAVES:
+		if (g->llist == NULL)
+			return mask_has(g->mask, leaf_of(h));
+		i = llist_lower(g, leaf_of(h));
+		return i < g->n_leaves && ld16(g->llist + 2 * (size_t)i) == leaf_of(h);
+	default:
+		return true;
+	}
+}
+
+/* Does the message cover any name of bucket @b? */
+static bool
+msg_bucket(const struct msg *g, unsigned b)
+{
+	uint32_t i;
+
+	switch (g->kind) {
+	case AMIL_AWORMAP_STATE:
+		return mask_has(g->mask, b);
+	case AMIL_AWORMAP_STATE_LEAVES:
+		if (g->llist == NULL)
+			return lmask_bucket(g->mask, b);
+		i = llist_lower(g, b * AMIL_AWORMAP_LEAVES_PER_BUCKET);
+		return i < g->n_leaves &&
+		       ld16(g->llist + 2 * (size_t)i) / AMIL_AWORMAP_LEAVES_PER_BUCKET == b;
+	default:
+		return true;
+	}
+}
+
+static unsigned
+popcount_bytes(const uint8_t *p, size_t n)
+{
+	unsigned c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += (unsigned)__builtin_popcount(p[i]);
+	return c;
+}
 
 static uint64_t
 msg_vv(const struct msg *g, uint64_t node)
@@ -766,15 +910,40 @@ parse(const uint8_t *buf, size_t len, struct msg *g)
 	if (p[2] != AMIL_AWORMAP_VERSION)
 		return -EPROTONOSUPPORT;
 	g->kind = p[3];
-	if ((g->kind != AMIL_AWORMAP_DELTA && g->kind != AMIL_AWORMAP_STATE) || ld32(p + 4))
+	if ((g->kind != AMIL_AWORMAP_DELTA && g->kind != AMIL_AWORMAP_STATE &&
+	     g->kind != AMIL_AWORMAP_STATE_LEAVES) || ld32(p + 4))
 		return -EBADMSG;
 	p += HDR_LEN;
-	g->mask = NULL;
+	g->mask = g->llist = NULL;
+	g->n_leaves = 0;
 	if (g->kind == AMIL_AWORMAP_STATE) {
 		if ((size_t)(end - p) < AMIL_AWORMAP_MASK_BYTES)
 			return -EBADMSG;
 		g->mask = p;
 		p += AMIL_AWORMAP_MASK_BYTES;
+	} else if (g->kind == AMIL_AWORMAP_STATE_LEAVES) {
+		if (end - p < 4)
+			return -EBADMSG;
+		g->n_leaves = ld32(p);
+		p += 4;
+		if (g->n_leaves > AMIL_AWORMAP_LEAVES)
+			return -EBADMSG;
+		if (g->n_leaves < LEAF_LIST_MAX) {
+			/* the shorter form is the only form: one encoding */
+			if ((size_t)(end - p) / 2 < g->n_leaves)
+				return -EBADMSG;
+			g->llist = p;
+			for (uint32_t i = 1; i < g->n_leaves; i++)
+				if (ld16(p + 2 * (size_t)i) <= ld16(p + 2 * (size_t)i - 2))
+					return -EBADMSG;
+			p += 2 * (size_t)g->n_leaves;
+		} else {
+			if ((size_t)(end - p) < AMIL_AWORMAP_LEAF_MASK_BYTES ||
+			    popcount_bytes(p, AMIL_AWORMAP_LEAF_MASK_BYTES) != g->n_leaves)
+				return -EBADMSG;
+			g->mask = p;
+			p += AMIL_AWORMAP_LEAF_MASK_BYTES;
+		}
 	}
 
 	if (end - p < 4)
@@ -804,7 +973,7 @@ parse(const uint8_t *buf, size_t len, struct msg *g)
 		 * folded into it; a delta lists its dots as they are */
 		if (node == 0 || ctr == 0)
 			return -EBADMSG;
-		if (g->kind == AMIL_AWORMAP_STATE && (max == UINT64_MAX || ctr <= max + 1))
+		if (g->kind != AMIL_AWORMAP_DELTA && (max == UINT64_MAX || ctr <= max + 1))
 			return -EBADMSG;
 		if (i && dot_cmp(ld64(p - VV_LEN), ld64(p - VV_LEN + 8), node, ctr) >= 0)
 			return -EBADMSG;
@@ -828,7 +997,7 @@ parse(const uint8_t *buf, size_t len, struct msg *g)
 		name = p + 1;
 		if (prev_name && name_cmp(prev_name, prev_len, name, nlen) >= 0)
 			return -EBADMSG;
-		if (!mask_has(g->mask, bucket_of(name_hash(name, nlen))))
+		if (!msg_name(g, name_hash(name, nlen)))
 			return -EBADMSG;
 		prev_name = name;
 		prev_len = nlen;
@@ -970,25 +1139,28 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 
 	/* 2. Entries here that the sender saw (its context) but no longer
 	 *    has: removed there, so removed here.  Cloud dots by index;
-	 *    vector ranges by walking the buckets the message covers. */
+	 *    vector ranges by walking the buckets the message covers (for a
+	 *    kind-3 state, only the names in its leaves). */
 	for (uint32_t i = 0; i < g.n_cloud; i++) {
 		const uint8_t *q = g.cloud + (size_t)i * VV_LEN;
 		struct item *it = dfind(m, ld64(q), ld64(q + 8));
 
-		if (it && it->epoch != m->epoch && mask_has(g.mask, bucket_of(it->rec->h)))
+		if (it && it->epoch != m->epoch && msg_name(&g, it->rec->h))
 			item_free(m, it);
 	}
 	if (g.n_vv) {
 		for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
 			struct rec *r, *rnext;
 
-			if (!mask_has(g.mask, b))
+			if (!msg_bucket(&g, b))
 				continue;
 			for (r = m->bucket[b]; r; r = rnext) {
 				struct item *it, *inext;
 
 				/* item_free() may free r: read what we need first */
 				rnext = r->bnext;
+				if (g.kind == AMIL_AWORMAP_STATE_LEAVES && !msg_name(&g, r->h))
+					continue;
 				for (it = r->items; it; it = inext) {
 					inext = it->next;
 					if (it->epoch != m->epoch &&
@@ -1247,18 +1419,67 @@ rec_order(const void *a, const void *b)
 	return name_cmp(x->name, x->len, y->name, y->len);
 }
 
-int
-amil_awormap_encode_state(const struct amil_awormap *m, const uint8_t *mask,
-			  uint8_t **out, size_t *out_len)
+/* Which names a state of @kind with @mask (bucket mask for kind 2, leaf
+ * mask for kind 3; NULL: all) carries, per bucket and per name. */
+static bool
+enc_bucket(int kind, const uint8_t *mask, unsigned b)
 {
-	size_t n = 0, len = HDR_LEN + AMIL_AWORMAP_MASK_BYTES + ctx_enc_len(&m->ctx, false) + 4;
+	return kind == AMIL_AWORMAP_STATE ? mask_has(mask, b) : lmask_bucket(mask, b);
+}
+
+static bool
+enc_name(int kind, const uint8_t *mask, uint64_t h)
+{
+	return kind == AMIL_AWORMAP_STATE || mask_has(mask, leaf_of(h));
+}
+
+/* The kind-3 leaf set: count, then the list or the bitmap (awormap.h). */
+static size_t
+leaves_enc_len(const uint8_t *lm, uint32_t *n)
+{
+	*n = lm ? popcount_bytes(lm, AMIL_AWORMAP_LEAF_MASK_BYTES) : AMIL_AWORMAP_LEAVES;
+	return 4 + (*n < LEAF_LIST_MAX ? 2 * (size_t)*n : AMIL_AWORMAP_LEAF_MASK_BYTES);
+}
+
+static uint8_t *
+leaves_enc(const uint8_t *lm, uint32_t n, uint8_t *p)
+{
+	st32(p, n);
+	p += 4;
+	if (n >= LEAF_LIST_MAX) {
+		if (lm)
+			memcpy(p, lm, AMIL_AWORMAP_LEAF_MASK_BYTES);
+		else
+			memset(p, 0xff, AMIL_AWORMAP_LEAF_MASK_BYTES);
+		return p + AMIL_AWORMAP_LEAF_MASK_BYTES;
+	}
+	for (unsigned i = 0; i < AMIL_AWORMAP_LEAF_MASK_BYTES; i++) {
+		for (unsigned bit = 0; lm[i] >> bit; bit++) {
+			if ((lm[i] >> bit) & 1) {
+				st16(p, (uint16_t)(8 * i + bit));
+				p += 2;
+			}
+		}
+	}
+	return p;
+}
+
+static int
+encode(const struct amil_awormap *m, int kind, const uint8_t *mask, uint8_t **out,
+       size_t *out_len)
+{
+	size_t n = 0, len = HDR_LEN + ctx_enc_len(&m->ctx, false) + 4;
+	uint32_t n_leaves = 0;
 	struct rec **v = NULL;
 	uint8_t *buf, *p;
 
+	len += kind == AMIL_AWORMAP_STATE ? AMIL_AWORMAP_MASK_BYTES : leaves_enc_len(mask, &n_leaves);
 	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
-		if (!mask_has(mask, b))
+		if (!enc_bucket(kind, mask, b))
 			continue;
 		for (const struct rec *r = m->bucket[b]; r; r = r->bnext) {
+			if (!enc_name(kind, mask, r->h))
+				continue;
 			n++;
 			len += 1 + r->len + 2;
 			for (const struct item *it = r->items; it; it = it->next)
@@ -1272,18 +1493,24 @@ amil_awormap_encode_state(const struct amil_awormap *m, const uint8_t *mask,
 		goto fail_buf;
 	n = 0;
 	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
-		if (mask_has(mask, b))
+		if (enc_bucket(kind, mask, b))
 			for (struct rec *r = m->bucket[b]; r; r = r->bnext)
-				v[n++] = r;
+				if (enc_name(kind, mask, r->h))
+					v[n++] = r;
 	if (n)
 		qsort(v, n, sizeof(*v), rec_order);
 
-	p = put_hdr(buf, AMIL_AWORMAP_STATE);
-	if (mask)
-		memcpy(p, mask, AMIL_AWORMAP_MASK_BYTES);
-	else
-		memset(p, 0xff, AMIL_AWORMAP_MASK_BYTES);
-	p = ctx_enc(&m->ctx, p + AMIL_AWORMAP_MASK_BYTES, false);
+	p = put_hdr(buf, kind);
+	if (kind == AMIL_AWORMAP_STATE_LEAVES) {
+		p = leaves_enc(mask, n_leaves, p);
+	} else {
+		if (mask)
+			memcpy(p, mask, AMIL_AWORMAP_MASK_BYTES);
+		else
+			memset(p, 0xff, AMIL_AWORMAP_MASK_BYTES);
+		p += AMIL_AWORMAP_MASK_BYTES;
+	}
+	p = ctx_enc(&m->ctx, p, false);
 	st32(p, (uint32_t)n);
 	p += 4;
 	for (size_t i = 0; i < n; i++) {
@@ -1305,6 +1532,127 @@ fail_buf:
 	free(v);
 fail_vec:
 	return -ENOMEM;
+}
+
+int
+amil_awormap_encode_state(const struct amil_awormap *m, const uint8_t *mask,
+			  uint8_t **out, size_t *out_len)
+{
+	return encode(m, AMIL_AWORMAP_STATE, mask, out, out_len);
+}
+
+int
+amil_awormap_encode_state_leaves(const struct amil_awormap *m, const uint8_t *leaf_mask,
+				 uint8_t **out, size_t *len)
+{
+	return encode(m, AMIL_AWORMAP_STATE_LEAVES, leaf_mask, out, len);
+}
+
+int
+amil_awormap_state_leaf_mask(const uint8_t *buf, size_t len, uint8_t *leaf_mask)
+{
+	struct msg g;
+	int rc = parse(buf, len, &g);
+
+	if (rc)
+		return rc;
+	switch (g.kind) {
+	case AMIL_AWORMAP_STATE:
+		for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
+			memset(leaf_mask + b * LEAF_BUCKET_BYTES, mask_has(g.mask, b) ? 0xff : 0,
+			       LEAF_BUCKET_BYTES);
+		return 0;
+	case AMIL_AWORMAP_STATE_LEAVES:
+		if (g.mask) {
+			memcpy(leaf_mask, g.mask, AMIL_AWORMAP_LEAF_MASK_BYTES);
+			return 0;
+		}
+		memset(leaf_mask, 0, AMIL_AWORMAP_LEAF_MASK_BYTES);
+		for (uint32_t i = 0; i < g.n_leaves; i++) {
+			unsigned l = ld16(g.llist + 2 * (size_t)i);
+
+			leaf_mask[l / 8] |= (uint8_t)(1u << (l % 8));
+		}
+		return 0;
+	default:
+		return -EBADMSG;  /* a delta covers no leaf set */
+	}
+}
+
+/* ---- leaves ------------------------------------------------------------------ */
+
+int
+amil_awormap_leaves_encode(const struct amil_awormap *m, const uint8_t *bucket_mask,
+			   uint8_t **out, size_t *len)
+{
+	uint64_t h[AMIL_AWORMAP_LEAVES_PER_BUCKET];
+	unsigned n = 0;
+	uint8_t *buf, *p;
+
+	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
+		n += mask_has(bucket_mask, b);
+	buf = malloc(AMIL_AWORMAP_LEAVES_LEN(n));
+	if (buf == NULL)
+		return -ENOMEM;
+	p = put_hdr(buf, AMIL_AWORMAP_LEAF_HASHES);
+	st16(p, (uint16_t)n);
+	p += 2;
+	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
+		if (!mask_has(bucket_mask, b))
+			continue;
+		leaf_hashes(m, b, h);
+		*p++ = (uint8_t)b;
+		for (unsigned l = 0; l < AMIL_AWORMAP_LEAVES_PER_BUCKET; l++, p += 8)
+			st64(p, h[l]);
+	}
+	*out = buf;
+	*len = AMIL_AWORMAP_LEAVES_LEN(n);
+	return 0;
+}
+
+/* Check a leaves message; its bucket count into *@n. */
+static int
+leaves_parse(const uint8_t *buf, size_t len, unsigned *n)
+{
+	if (buf == NULL || len < LEAVES_HDR || ld16(buf) != AMIL_AWORMAP_MAGIC)
+		return -EBADMSG;
+	if (buf[2] != AMIL_AWORMAP_VERSION)
+		return -EPROTONOSUPPORT;
+	if (buf[3] != AMIL_AWORMAP_LEAF_HASHES || ld32(buf + 4))
+		return -EBADMSG;
+	*n = ld16(buf + HDR_LEN);
+	if (*n > AMIL_AWORMAP_BUCKETS || len != AMIL_AWORMAP_LEAVES_LEN(*n))
+		return -EBADMSG;
+	for (unsigned i = 1; i < *n; i++)
+		if (buf[LEAVES_HDR + i * LEAVES_REC] <= buf[LEAVES_HDR + (i - 1) * LEAVES_REC])
+			return -EBADMSG;
+	return 0;
+}
+
+int
+amil_awormap_leaves_diff(const struct amil_awormap *m, const uint8_t *buf, size_t len,
+			 uint8_t *leaf_mask)
+{
+	uint64_t h[AMIL_AWORMAP_LEAVES_PER_BUCKET];
+	unsigned n;
+	int diff = 0, rc = leaves_parse(buf, len, &n);
+
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *p = buf + LEAVES_HDR + (size_t)i * LEAVES_REC;
+		unsigned base = p[0] * AMIL_AWORMAP_LEAVES_PER_BUCKET;
+
+		leaf_hashes(m, p[0], h);
+		p++;
+		for (unsigned l = 0; l < AMIL_AWORMAP_LEAVES_PER_BUCKET; l++, p += 8) {
+			if (ld64(p) != h[l]) {
+				leaf_mask[(base + l) / 8] |= (uint8_t)(1u << ((base + l) % 8));
+				diff++;
+			}
+		}
+	}
+	return diff;
 }
 
 void

@@ -40,19 +40,45 @@
  * only touches names in those buckets; it is exact when the other buckets
  * are equal, and anything it misses shows up in the next digest.
  *
+ * Leaves.  With 100k names and a few hundred writes on each side of a
+ * partition nearly every bucket differs, and the bucket exchange ships
+ * nearly the whole registry.  So a bucket is split again into 256 leaves
+ * (65536 in all; a name's leaf is the top 16 bits of its hash: the bucket
+ * bits, then 8 more), and a bucket hash is the sum of its leaves' hashes,
+ * which are the sums of their entries' hashes.  The heal then runs:
+ *   A -> B  digest;
+ *   B -> A  amil_awormap_leaves_encode() for the buckets that differ
+ *           (2 KiB per bucket: 256 leaf hashes);
+ *   A       amil_awormap_leaves_diff() -> the leaves that differ;
+ *   A -> B  amil_awormap_encode_state_leaves() for those leaves (kind 3);
+ *   B -> A  its own kind-3 state for the same leaves (B reads them off
+ *           A's message with amil_awormap_state_leaf_mask()).
+ * A kind-3 join is a kind-2 join at leaf granularity: it only touches
+ * names in the covered leaves and is exact when the other leaves are
+ * equal.  The names in a differing leaf travel whole (about 1.5 names per
+ * leaf at 100k names), so a heal ships a few entries per write, not the
+ * registry.
+ *
  * Node ids: a node id must never write again with a fresh (empty) state
  * after it has written: its counters would restart and collide with dots
  * the cluster already saw.  The daemon uses a new id per process start
  * (or joins a full state from a peer before its first write).
  *
  * Wire format (all integers big-endian, version 1); the same codec
- * carries deltas (kind 1) and states (kind 2):
+ * carries deltas (kind 1), states (kind 2) and leaf-restricted states
+ * (kind 3):
  *
  *    0  magic     u16  0x4152 "AR" (Amil Registry)
  *    2  version   u8   1
- *    3  kind      u8   1 delta, 2 state
+ *    3  kind      u8   1 delta, 2 state, 3 leaf state
  *    4  reserved  u32  0
- *    8  mask      32 bytes, state only: bit b set = bucket b included
+ *    8  mask      kind 2 only: 32 bytes, bit b set = bucket b included
+ *                 (bit b is bit b % 8 of byte b / 8, as in every mask)
+ *       leaves    kind 3 only: n_leaves u32 (0..65536), then
+ *                 n_leaves < 4096: n_leaves x leaf index u16, strictly
+ *                 ascending (shorter than the bitmap);
+ *                 n_leaves >= 4096: the 8192-byte leaf bitmap, bit l =
+ *                 leaf l, exactly n_leaves bits set
  *       n_vv      u32, then n_vv x (node u64 != 0, max u64 != 0),
  *                 nodes strictly ascending; always 0 in a delta
  *       n_cloud   u32, then n_cloud x (node u64 != 0, ctr u64 != 0),
@@ -67,10 +93,23 @@
  *                 node u64 != 0, ctr u64 != 0, owner u64 != 0, hlc u64,
  *                 value_len u16 (<= 1024), value bytes
  *       names strictly ascending (bytewise, a prefix first); no dot
- *       twice in a message; in a state each name's bucket is in the mask;
+ *       twice in a message; in a kind-2 state each name's bucket is in
+ *       the mask, in a kind-3 state each name's leaf is in the leaves;
  *       nothing after the last name.
+ * A kind-3 state carries the whole causal context, as kind 2 does.
  * A message has exactly one encoding, so equal states encode to equal
  * bytes on every replica.
+ *
+ * Leaves message (amil_awormap_leaves_encode; not joinable, kind 4):
+ *
+ *    0  magic     u16  0x4152
+ *    2  version   u8   1
+ *    3  kind      u8   4
+ *    4  reserved  u32  0
+ *    8  n_buckets u16  0..256
+ *   10  n_buckets x (bucket u8, 256 x leaf hash u64), buckets strictly
+ *       ascending; nothing after.  Length 10 + 2049 x n_buckets.
+ * A leaf hash is the sum mod 2^64 of its entries' hashes (0: empty).
  *
  * Threads: an amil_awormap belongs to one thread (the daemon's actor);
  * none of the calls lock.  The codec checks (amil_awormap_check) touch no
@@ -94,10 +133,19 @@ extern "C" {
 #define AMIL_AWORMAP_MASK_BYTES (AMIL_AWORMAP_BUCKETS / 8)
 /* Encoded digest: root, context hash, one hash per bucket. */
 #define AMIL_AWORMAP_DIGEST_LEN (8 + 8 + 8 * AMIL_AWORMAP_BUCKETS)
+/* Second level: a name's leaf is the top 16 bits of its hash, so leaf l
+ * lies in bucket l / 256 and a bucket's leaves are consecutive. */
+#define AMIL_AWORMAP_LEAVES_PER_BUCKET 256
+#define AMIL_AWORMAP_LEAVES (AMIL_AWORMAP_BUCKETS * AMIL_AWORMAP_LEAVES_PER_BUCKET)
+#define AMIL_AWORMAP_LEAF_MASK_BYTES (AMIL_AWORMAP_LEAVES / 8)
+/* Encoded leaves message carrying @n buckets. */
+#define AMIL_AWORMAP_LEAVES_LEN(n) (10 + (size_t)(n) * (1 + 8 * AMIL_AWORMAP_LEAVES_PER_BUCKET))
 
 enum amil_awormap_kind {
 	AMIL_AWORMAP_DELTA = 1,
 	AMIL_AWORMAP_STATE = 2,
+	AMIL_AWORMAP_STATE_LEAVES = 3,  /* state restricted to leaves */
+	AMIL_AWORMAP_LEAF_HASHES = 4,   /* leaves message: compared, never joined */
 };
 
 struct amil_awormap;
@@ -116,7 +164,8 @@ struct amil_awormap_entry {
 };
 
 /* Anti-entropy digest.  Equal states have equal digests; a bucket hash
- * covers the entries of the names hashed into that bucket. */
+ * covers the entries of the names hashed into that bucket, and is the sum
+ * (mod 2^64) of its 256 leaf hashes (amil_awormap_leaves_encode). */
 struct amil_awormap_digest {
 	uint64_t root;           /* hash of ctx and every bucket */
 	uint64_t ctx;            /* hash of the causal context */
@@ -196,9 +245,10 @@ int amil_awormap_foreach_entry(const struct amil_awormap *m, amil_awormap_iter_f
 size_t amil_awormap_count(const struct amil_awormap *m);
 
 /*
- * Join a delta or a (possibly bucket-restricted) state received from a
- * peer, at local physical time @now_ns (the local HLC advances past the
- * entries' timestamps within the drift bound).  @conflict may be NULL.
+ * Join a delta, a (possibly bucket-restricted) state or a leaf-restricted
+ * state received from a peer, at local physical time @now_ns (the local
+ * HLC advances past the entries' timestamps within the drift bound).
+ * @conflict may be NULL.  A leaves message (kind 4) is -EBADMSG here.
  *
  * The message is checked completely before anything changes.
  * Returns 0; -EBADMSG (malformed), -EPROTONOSUPPORT (unknown version):
@@ -222,6 +272,51 @@ int amil_awormap_check(const uint8_t *buf, size_t len, int *kind);
  */
 int amil_awormap_encode_state(const struct amil_awormap *m, const uint8_t *mask,
 			      uint8_t **out, size_t *out_len);
+
+/*
+ * Encode the state restricted to the leaves set in @leaf_mask
+ * (AMIL_AWORMAP_LEAF_MASK_BYTES; NULL = all leaves) as a kind-3 message:
+ * the whole causal context and the names whose leaf is set.  The leaf set
+ * travels as a list of indices while that is shorter than the bitmap.
+ * Cost: a walk of the buckets holding a set leaf.  *@out is malloc'd
+ * (caller frees).  Returns 0 or -ENOMEM.
+ */
+int amil_awormap_encode_state_leaves(const struct amil_awormap *m, const uint8_t *leaf_mask,
+				     uint8_t **out, size_t *len);
+
+/*
+ * The leaves a state message covers, into @leaf_mask
+ * (AMIL_AWORMAP_LEAF_MASK_BYTES, every byte written): for a kind-3 state
+ * its leaves, for a kind-2 state every leaf of its buckets.  The answering
+ * side of a leaf exchange uses it to send its own state for the same
+ * leaves.  The whole message is checked as by amil_awormap_check().
+ * Returns 0; -EBADMSG (malformed, or a delta), -EPROTONOSUPPORT, -ENOMEM:
+ * @leaf_mask unchanged.
+ */
+int amil_awormap_state_leaf_mask(const uint8_t *buf, size_t len, uint8_t *leaf_mask);
+
+/*
+ * The leaf hashes of the buckets set in @bucket_mask
+ * (AMIL_AWORMAP_MASK_BYTES; NULL = all buckets), encoded as a leaves
+ * message (see the wire format above; AMIL_AWORMAP_LEAVES_LEN(buckets)
+ * bytes) for a peer's amil_awormap_leaves_diff().  Maps above a few
+ * thousand names keep the leaf hashes up to date (512 KiB); smaller ones
+ * sum them from the bucket lists here.  *@out is malloc'd (caller frees).
+ * Returns 0 or -ENOMEM.
+ */
+int amil_awormap_leaves_encode(const struct amil_awormap *m, const uint8_t *bucket_mask,
+			       uint8_t **out, size_t *len);
+
+/*
+ * Compare a peer's leaves message (from amil_awormap_leaves_encode) with
+ * this replica's leaves: set in @leaf_mask (AMIL_AWORMAP_LEAF_MASK_BYTES;
+ * the caller zeroes it, bits are only set) every leaf of the message's
+ * buckets whose hash differs.  The message is checked completely first.
+ * Returns the number of differing leaves; -EBADMSG (malformed) or
+ * -EPROTONOSUPPORT (unknown version): nothing set.
+ */
+int amil_awormap_leaves_diff(const struct amil_awormap *m, const uint8_t *buf, size_t len,
+			     uint8_t *leaf_mask);
 
 /* The digest of the current state into *@d.  O(buckets + context). */
 void amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest *d);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LicenseRef-Amil-Proprietary */
 /*
  * libFuzzer target for the registry CRDT codec and join (controlplane/
- * awormap.c): every byte string a peer can send as a delta or a state.
+ * awormap.c): every byte string a peer can send as a delta, a state
+ * (bucket- or leaf-restricted) or a leaves message.
  *
  * Besides "does not crash", it aborts (a reported crash) when a property
  * that must hold for every input does not:
@@ -9,7 +10,14 @@
  *     allocation fails here), and agree with each other;
  *   - a rejected message leaves the map byte-for-byte unchanged;
  *   - a full-mask state joined into an empty map re-encodes to exactly
- *     the input (one encoding per state, nothing ignored);
+ *     the input (one encoding per state, nothing ignored); so does a
+ *     kind-3 state with any leaf set, encoded for the leaves it covers;
+ *   - amil_awormap_leaves_diff returns only a count, -EBADMSG or
+ *     -EPROTONOSUPPORT; on error it sets no bit, else exactly count bits,
+ *     and against an empty map exactly the non-zero leaf hashes differ;
+ *     a leaves message is never a joinable message;
+ *   - the leaves an accepted leaves message flags, encoded as a kind-3
+ *     state of the long-lived map, check and re-encode exactly;
  *   - whatever a map holds after a join encodes to a state that checks,
  *     and joining that state back is a no-op (idempotence);
  *   - a long-lived map fed every input stays internally consistent the
@@ -25,6 +33,73 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REQUIRE(cond) do { if (!(cond)) abort(); } while (0)
+
+static unsigned
+popcount(const uint8_t *p, size_t n)
+{
+	unsigned c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += (unsigned)__builtin_popcount(p[i]);
+	return c;
+}
+
+/* A kind-3 state of @m for @lm, joined into an empty map, re-encodes to
+ * itself. */
+static void
+leaf_state_round_trip(const struct amil_awormap *m, const uint8_t *lm)
+{
+	static uint8_t back[AMIL_AWORMAP_LEAF_MASK_BYTES];
+	struct amil_awormap *e = amil_awormap_new(0xf0220003, 0);
+	uint8_t *s1, *s2;
+	size_t n1, n2;
+	int kind = 0;
+
+	REQUIRE(e != NULL);
+	REQUIRE(amil_awormap_encode_state_leaves(m, lm, &s1, &n1) == 0);
+	REQUIRE(amil_awormap_check(s1, n1, &kind) == 0 && kind == AMIL_AWORMAP_STATE_LEAVES);
+	REQUIRE(amil_awormap_state_leaf_mask(s1, n1, back) == 0);
+	REQUIRE(memcmp(back, lm, sizeof(back)) == 0);
+	REQUIRE(amil_awormap_join(e, 0, s1, n1, NULL, NULL) == 0);
+	REQUIRE(amil_awormap_encode_state_leaves(e, lm, &s2, &n2) == 0);
+	REQUIRE(n1 == n2 && memcmp(s1, s2, n1) == 0);
+	free(s1);
+	free(s2);
+	amil_awormap_destroy(&e);
+}
+
+/* The leaves-message properties (see the top) for @data. */
+static void
+leaves(const struct amil_awormap *acc, const struct amil_awormap *empty,
+       const uint8_t *data, size_t size)
+{
+	static uint8_t lm[AMIL_AWORMAP_LEAF_MASK_BYTES];
+	unsigned nonzero = 0;
+	int rc;
+
+	memset(lm, 0, sizeof(lm));
+	rc = amil_awormap_leaves_diff(empty, data, size, lm);
+	REQUIRE(rc >= 0 || rc == -EBADMSG || rc == -EPROTONOSUPPORT);
+	REQUIRE(popcount(lm, sizeof(lm)) == (unsigned)(rc > 0 ? rc : 0));
+	if (rc < 0)
+		return;
+	REQUIRE(amil_awormap_check(data, size, NULL) == -EBADMSG);
+	REQUIRE(size == AMIL_AWORMAP_LEAVES_LEN((size - 10) / (1 + 8 * AMIL_AWORMAP_LEAVES_PER_BUCKET)));
+	for (size_t i = 10; i < size; i += 1 + 8 * AMIL_AWORMAP_LEAVES_PER_BUCKET)
+		for (size_t l = 0; l < AMIL_AWORMAP_LEAVES_PER_BUCKET; l++)
+			for (size_t k = 0; k < 8; k++)
+				if (data[i + 1 + 8 * l + k]) {
+					nonzero++;
+					break;
+				}
+	REQUIRE((unsigned)rc == nonzero);
+	/* the long-lived map: a well-formed message diffs with the same
+	 * result codes, and its flagged leaves make a valid kind-3 state */
+	memset(lm, 0, sizeof(lm));
+	rc = amil_awormap_leaves_diff(acc, data, size, lm);
+	REQUIRE(rc >= 0 && popcount(lm, sizeof(lm)) == (unsigned)rc);
+	leaf_state_round_trip(acc, lm);
+}
 
 static void
 state(const struct amil_awormap *m, uint8_t **s, size_t *n)
@@ -53,6 +128,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n1, n2;
 	int kind = 0, rc;
 
+	/* the long-lived replica; renewed now and then to bound memory */
+	if (acc == NULL || ++inputs % 4096 == 0) {
+		amil_awormap_destroy(&acc);
+		acc = amil_awormap_new(0xf0220002, 0);
+		REQUIRE(acc != NULL);
+	}
+
 	rc = amil_awormap_check(data, size, &kind);
 	REQUIRE(rc == 0 || rc == -EBADMSG || rc == -EPROTONOSUPPORT);
 
@@ -67,6 +149,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (memcmp(data + 8, all, sizeof(all)) == 0)
 			REQUIRE(n1 == size && memcmp(s1, data, size) == 0);
 	}
+	{
+		/* a state's leaf set: there for kinds 2 and 3, and a kind-3
+		 * state re-encodes exactly for its own leaves */
+		static uint8_t lm[AMIL_AWORMAP_LEAF_MASK_BYTES];
+		int lrc = amil_awormap_state_leaf_mask(data, size, lm);
+
+		REQUIRE(lrc == (rc == 0 && kind == AMIL_AWORMAP_DELTA ? -EBADMSG : rc));
+		if (lrc == 0 && kind == AMIL_AWORMAP_STATE_LEAVES) {
+			uint8_t *s3;
+			size_t n3;
+
+			REQUIRE(amil_awormap_encode_state_leaves(m, lm, &s3, &n3) == 0);
+			REQUIRE(n3 == size && memcmp(s3, data, size) == 0);
+			free(s3);
+		}
+	}
+	/* m is empty here when the input is a leaves message (it did not
+	 * join); only kind-4 headers go there, to keep the rate up */
+	if (size >= 4 && data[3] == AMIL_AWORMAP_LEAF_HASHES)
+		leaves(acc, m, data, size);
 	/* idempotent: joining its own state changes nothing */
 	REQUIRE(amil_awormap_join(m, 0, s1, n1, NULL, NULL) == 0);
 	state(m, &s2, &n2);
@@ -75,12 +177,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(s1);
 	amil_awormap_destroy(&m);
 
-	/* the long-lived replica; renewed now and then to bound memory */
-	if (acc == NULL || ++inputs % 4096 == 0) {
-		amil_awormap_destroy(&acc);
-		acc = amil_awormap_new(0xf0220002, 0);
-		REQUIRE(acc != NULL);
-	}
 	state(acc, &s1, &n1);
 	REQUIRE(amil_awormap_join(acc, 0, data, size, no_conflict_check, NULL) == rc);
 	state(acc, &s2, &n2);
