@@ -56,6 +56,8 @@ static const struct setting settings[] = {
 	 "the data plane's ledger: campaign totals (read only)"},
 	{"registry_grace_ms", "registry-grace-ms", K_U64, F(registry_grace_ms), 0, 86400000, "MS",
 	 "names of a dead owner removed after (default 5000)"},
+	{"registry_mode", "registry-mode", K_STR, F(registry_mode), 0, 0, "ap|cp",
+	 "ap: serve on both sides of a split; cp: majority (default ap)"},
 	{"metrics", "metrics", K_STR, F(metrics), 0, 0, "IP:PORT",
 	 "Prometheus endpoint, GET /metrics"},
 	{"cluster_secret", "cluster-secret", K_STR, F(cluster_secret), 0, 0, "FILE",
@@ -305,6 +307,7 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 	c->dataplane_timeout_ms = 1500;
 	c->registry_grace_ms = 5000;
 	snprintf(c->beacon_mode, sizeof(c->beacon_mode), "multicast");
+	snprintf(c->registry_mode, sizeof(c->registry_mode), "ap");
 	c->beacon_port = 7201;
 	c->beacon_ttl = 1;
 	c->beacon_interval_ms = 1000;
@@ -368,9 +371,12 @@ amil_cp_config_parse(struct amil_cp_config *c, int argc, char **argv, char *err,
 		errf(err, errlen, "beacons need the cluster secret: set --cluster-secret FILE");
 	else if (strcmp(c->beacon_mode, "broadcast") != 0 && strcmp(c->beacon_mode, "multicast") != 0)
 		errf(err, errlen, "--beacon-mode: '%s' is not broadcast or multicast", c->beacon_mode);
+	else if (strcmp(c->registry_mode, "ap") != 0 && strcmp(c->registry_mode, "cp") != 0)
+		errf(err, errlen, "--registry-mode: '%s' is not ap or cp", c->registry_mode);
 	else
 		rc = 0;
 	if (rc == 0) {
+		c->registry_cp = strcmp(c->registry_mode, "cp") == 0;
 		if (c->advertise[0] == '\0')
 			memcpy(c->advertise, c->listen, sizeof(c->advertise));
 		if (c->dns_port == 0) {

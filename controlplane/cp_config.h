@@ -68,6 +68,8 @@ struct amil_cp_config {
 	char dataplane_ctl[PATH_MAX];
 	uint32_t dataplane_timeout_ms;
 	uint32_t registry_grace_ms;    /* names of a dead owner removed after this */
+	char registry_mode[8];         /* "ap" (default) or "cp" (registry.h) */
+	bool registry_cp;              /* registry_mode is "cp" */
 	char ledger_dir[PATH_MAX];     /* the local data plane's ledger, read for campaign totals */
 	char metrics[64];              /* "IP:PORT" of the Prometheus endpoint, "" = none */
 	/* Beacons (docs/discovery.md): on when beacon_group is set. */

@@ -34,12 +34,14 @@
 #include <sys/socket.h>
 
 #include "amil_ledger_format.h"
-#include "awormap.h"
+#include "campaigns.h"
 #include "beacon.h"
 #include "cp_config.h"
 #include "dns_disc.h"
 #include "events.h"
+#include "groups.h"
 #include "metrics.h"
+#include "registry.h"
 #include "membership.h"
 #include "transport.h"
 
@@ -113,56 +115,12 @@ struct daemon {
 	uint64_t ident_seeds;
 	uint32_t saved_incarnation;
 	bool incarnation_warned;
-	/* Registry (AP mode): names -> (owner, value), a delta CRDT. */
-	struct amil_awormap *reg;
-	uint64_t reg_ae_next_mono;
-	uint64_t reg_deltas_tx, reg_deltas_rx, reg_states_tx, reg_states_rx, reg_digests_tx,
-		 reg_bad, reg_conflicts, reg_reaped;
-	/* Names a join left in conflict with one of ours as the loser:
-	 * resolved (and reported) after the join, not inside it. */
-	char reg_lost[16][AMIL_AWORMAP_NAME_MAX + 1];
-	uint64_t reg_lost_winner[16];
-	unsigned reg_nlost;
-	/* A broadcast waiting for its acknowledgements; the ctl reply is held
-	 * (REP: one request at a time) until all answered or the timeout. */
-	bool bc_pending;
-	uint64_t bc_id, bc_deadline_mono;
-	char bc_group[128];
-	uint64_t bc_to[64];
-	bool bc_acked[64];
-	unsigned bc_n;
-	uint64_t bc_received;
-	/* Campaign totals: this node's, read from its data plane's ledger
-	 * (exactly once by construction), published as registry entries
-	 * "camp:<campaign>:<currency>:<exponent>:<node>" that only this node
-	 * writes; every appliance sums them over nodes. */
-	struct camp_total {
-		uint32_t campaign;
-		char currency[4];
-		uint8_t exponent;
-		uint64_t count;
-		__int128 amount, levy;
-		bool dirty;
-	} camp[256];
-	unsigned ncamp;
-	char ledger_seg[64];           /* segment being read, "" before the first */
-	uint64_t ledger_off;           /* next record's offset in it */
-	uint64_t ledger_records;       /* records counted */
-	uint64_t ledger_next_mono;
+	/* Registry (AP or CP), groups and campaign totals: their modules. */
+	struct amil_registry *reg;
+	struct amil_groups *groups;
+	struct amil_campaigns *camps;
+	bool ctl_held;                 /* a module holds the reply to the last request */
 };
-
-/* Registry messages over the CURVE connections start with one kind byte
- * (membership travels as datagrams, whose messages start with "AC"). */
-#define REG_DELTA  'D'
-#define REG_DIGEST 'G'
-#define REG_STATE  'S'
-#define REG_DIGEST_REPLY 'H'             /* our digest, answering theirs */
-#define MSG_BROADCAST 'B'                /* id u64, group, message */
-#define MSG_BROADCAST_ACK 'K'            /* id u64 */
-#define GROUP_PREFIX "group:"            /* registry names "group:<name>:<node id>" */
-#define CAMP_PREFIX "camp:"              /* registry names "camp:<c>:<cur>:<exp>:<node>" */
-#define BC_TIMEOUT_NS (1000 * 1000000ull)
-#define REG_AE_NS  (500 * 1000000ull)    /* anti-entropy round with one peer */
 
 /* ---- membership glue ------------------------------------------------------ */
 
@@ -197,261 +155,21 @@ mb_event(void *ctx, const struct amil_membership_event *e)
 	}
 	snprintf(ev.name, sizeof(ev.name), "%s", e->name != NULL ? e->name : "");
 	amil_events_add(d->ev, &ev);
+	/* Back (a heal, a restart): repair the registry with it at once. */
+	if ((ev.type == AMIL_EV_NODEUP || ev.type == AMIL_EV_UNSUSPECT) && d->reg != NULL)
+		amil_registry_peer_up(d->reg, e->node_id, mono_ns());
 }
-
-/* ---- registry replication -------------------------------------------------- */
-
-/* Send @kind + @buf to one member over its CURVE connection. */
-static int
-reg_send(struct daemon *d, uint64_t to, uint8_t kind, const uint8_t *buf, size_t len)
-{
-	struct amil_member_info mi;
-	uint8_t *msg;
-	int rc;
-
-	if (amil_membership_lookup(d->m, to, &mi) != 0 || mi.is_self)
-		return -ENOENT;
-	msg = malloc(len + 1);
-	if (msg == NULL)
-		return -ENOMEM;
-	msg[0] = kind;
-	memcpy(msg + 1, buf, len);
-	rc = amil_transport_send(d->tr, to, (const char *)mi.addr, mi.addr_len, msg, len + 1);
-	free(msg);
-	return rc;
-}
-
-struct push_ctx {
-	struct daemon *d;
-	uint8_t kind;
-	const uint8_t *buf;
-	size_t len;
-	uint64_t pick, seen;           /* reservoir pick of one alive peer */
-};
-
-static int
-push_one(void *ctx, const struct amil_member_info *mi)
-{
-	struct push_ctx *x = ctx;
-
-	if (!mi->is_self && mi->state == AMIL_MEMBER_ALIVE)
-		reg_send(x->d, mi->node_id, x->kind, x->buf, x->len);
-	return 0;
-}
-
-/* A local change: push its delta to every alive member at once. */
-static void
-reg_push(struct daemon *d, const uint8_t *delta, size_t len)
-{
-	struct push_ctx x = {.d = d, .kind = REG_DELTA, .buf = delta, .len = len};
-
-	amil_membership_foreach(d->m, push_one, &x);
-	d->reg_deltas_tx++;
-}
-
-/* Pick one alive member at random, and keep a CURVE connection open to
- * every alive member (a message to a peer without one is dropped, so the
- * first delta after a member came up must not wait for a connection). */
-static int
-pick_one(void *ctx, const struct amil_member_info *mi)
-{
-	struct push_ctx *x = ctx;
-
-	if (mi->is_self || mi->state != AMIL_MEMBER_ALIVE)
-		return 0;
-	amil_transport_connect(x->d->tr, mi->node_id, (const char *)mi->addr, mi->addr_len);
-	if (randombytes_uniform((uint32_t)++x->seen) == 0)
-		x->pick = mi->node_id;
-	return 0;
-}
-
-/* Anti-entropy: our digest to one random alive member; it answers with
- * the buckets that differ (and its own digest, so both sides repair). */
-static void
-reg_anti_entropy(struct daemon *d)
-{
-	struct push_ctx x = {.d = d};
-	struct amil_awormap_digest dg;
-	uint8_t buf[AMIL_AWORMAP_DIGEST_LEN];
-
-	amil_membership_foreach(d->m, pick_one, &x);
-	if (x.pick == 0)
-		return;
-	amil_awormap_digest_get(d->reg, &dg);
-	amil_awormap_digest_encode(&dg, buf);
-	if (reg_send(d, x.pick, REG_DIGEST, buf, sizeof(buf)) == 0)
-		d->reg_digests_tx++;
-}
-
-static void
-reg_conflict(void *ctx, const struct amil_awormap_entry *winner,
-	     const struct amil_awormap_entry *loser)
-{
-	struct daemon *d = ctx;
-
-	d->reg_conflicts++;
-	/* Our name lost: remember it; after the join we resolve it (remove
-	 * our losing entry everywhere) and tell our operators. */
-	if (loser->owner == d->cfg.node_id && winner->owner != d->cfg.node_id &&
-	    d->reg_nlost < 16) {
-		memcpy(d->reg_lost[d->reg_nlost], loser->name, loser->name_len);
-		d->reg_lost[d->reg_nlost][loser->name_len] = '\0';
-		d->reg_lost_winner[d->reg_nlost++] = winner->owner;
-	}
-}
-
-/* After a join: resolve the conflicts our names lost (AP heal rule: the
- * greater (HLC, node id) wins everywhere) and emit name_conflict. */
-static void
-reg_settle_conflicts(struct daemon *d)
-{
-	for (unsigned i = 0; i < d->reg_nlost; i++) {
-		const char *name = d->reg_lost[i];
-		struct amil_event ev = {.type = AMIL_EV_NAME_CONFLICT,
-					.node_id = d->reg_lost_winner[i],
-					.from_id = d->cfg.node_id,
-					.at_ns = real_ns()};
-		uint8_t *delta = NULL;
-		size_t dlen = 0;
-
-		snprintf(ev.name, sizeof(ev.name), "%s", name);
-		amil_events_add(d->ev, &ev);
-		if (amil_awormap_resolve(d->reg, name, strlen(name), &delta, &dlen) == 0) {
-			reg_push(d, delta, dlen);
-			free(delta);
-		}
-	}
-	d->reg_nlost = 0;
-}
-
-struct reap_ctx {
-	struct daemon *d;
-	uint64_t now_mono;
-	char names[64][AMIL_AWORMAP_NAME_MAX + 1];
-	unsigned n;
-};
-
-/* Names whose owner has been dead (or left) longer than the grace. */
-static int
-reap_one(void *ctx, const struct amil_awormap_entry *e)
-{
-	struct reap_ctx *x = ctx;
-	struct amil_member_info mi;
-
-	if (e->owner == x->d->cfg.node_id || x->n == 64)
-		return 0;
-	if (amil_membership_lookup(x->d->m, e->owner, &mi) != 0 ||
-	    (mi.state != AMIL_MEMBER_DEAD && mi.state != AMIL_MEMBER_LEFT) ||
-	    x->now_mono - mi.since_ns < (uint64_t)x->d->cfg.registry_grace_ms * 1000000u)
-		return 0;
-	memcpy(x->names[x->n], e->name, e->name_len);
-	x->names[x->n++][e->name_len] = '\0';
-	return 0;
-}
-
-struct lowest_ctx {
-	uint64_t lowest;
-};
-
-static int
-lowest_alive(void *ctx, const struct amil_member_info *mi)
-{
-	struct lowest_ctx *x = ctx;
-
-	if (mi->state == AMIL_MEMBER_ALIVE && (x->lowest == 0 || mi->node_id < x->lowest))
-		x->lowest = mi->node_id;
-	return 0;
-}
-
-/* The lowest alive node id removes a dead owner's names (one remover, so
- * one delta; a concurrent remove elsewhere would be harmless anyway). */
-static void
-reg_reap(struct daemon *d, uint64_t now_mono)
-{
-	struct lowest_ctx lc = {0};
-	static struct reap_ctx x;
-
-	amil_membership_foreach(d->m, lowest_alive, &lc);
-	if (lc.lowest != d->cfg.node_id)
-		return;
-	x.d = d;
-	x.now_mono = now_mono;
-	x.n = 0;
-	amil_awormap_foreach(d->reg, reap_one, &x);
-	for (unsigned i = 0; i < x.n; i++) {
-		uint8_t *delta = NULL;
-		size_t dlen = 0;
-
-		if (amil_awormap_remove(d->reg, x.names[i], strlen(x.names[i]), &delta, &dlen) == 0) {
-			reg_push(d, delta, dlen);
-			free(delta);
-			d->reg_reaped++;
-		}
-	}
-}
-
-static void
-reg_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
-{
-	if (buf[0] == REG_DELTA || buf[0] == REG_STATE) {
-		if (amil_awormap_join(d->reg, real_ns(), buf + 1, len - 1, reg_conflict, d) != 0) {
-			d->reg_bad++;
-			return;
-		}
-		if (buf[0] == REG_DELTA)
-			d->reg_deltas_rx++;
-		else
-			d->reg_states_rx++;
-		reg_settle_conflicts(d);
-	} else if (buf[0] == REG_DIGEST || buf[0] == REG_DIGEST_REPLY) {
-		struct amil_awormap_digest theirs, ours;
-		uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, *st = NULL, dbuf[AMIL_AWORMAP_DIGEST_LEN];
-		size_t stlen = 0;
-
-		if (amil_awormap_digest_decode(buf + 1, len - 1, &theirs) != 0) {
-			d->reg_bad++;
-			return;
-		}
-		amil_awormap_digest_get(d->reg, &ours);
-		if (ours.root == theirs.root)
-			return;
-		/* The buckets that differ (none: only the contexts differ, an
-		 * empty mask still carries ours). */
-		amil_awormap_digest_diff(&ours, &theirs, mask);
-		if (amil_awormap_encode_state(d->reg, mask, &st, &stlen) == 0) {
-			if (reg_send(d, from, REG_STATE, st, stlen) == 0)
-				d->reg_states_tx++;
-			free(st);
-		}
-		/* A digest that asked: ours back, so the asker sends what we
-		 * lack.  One that answered ours: stop (no ping-pong). */
-		if (buf[0] == REG_DIGEST) {
-			amil_awormap_digest_encode(&ours, dbuf);
-			reg_send(d, from, REG_DIGEST_REPLY, dbuf, sizeof(dbuf));
-		}
-	} else {
-		d->reg_bad++;
-	}
-}
-
-static void broadcast_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len);
 
 static void
 tr_recv(void *ctx, uint64_t from_id, const uint8_t *buf, size_t len)
 {
 	struct daemon *d = ctx;
 
-	/* Registry messages come over CURVE with a kind byte; membership
-	 * messages (datagrams) start with their magic "AC". */
-	if (len >= 1 && (buf[0] == REG_DELTA || buf[0] == REG_DIGEST || buf[0] == REG_STATE ||
-			 buf[0] == REG_DIGEST_REPLY)) {
-		reg_receive(d, from_id, buf, len);
+	/* Registry and group messages come over CURVE with a kind byte;
+	 * membership messages (datagrams) start with their magic "AC". */
+	if (amil_registry_receive(d->reg, from_id, buf, len) == 0 ||
+	    amil_groups_receive(d->groups, from_id, buf, len) == 0)
 		return;
-	}
-	if (len >= 1 && (buf[0] == MSG_BROADCAST || buf[0] == MSG_BROADCAST_ACK)) {
-		broadcast_receive(d, from_id, buf, len);
-		return;
-	}
 	/* Errors are counted by membership (malformed, foreign, spoofed). */
 	amil_membership_receive(d->m, mono_ns(), from_id, buf, len);
 }
@@ -512,14 +230,17 @@ write_status(struct daemon *d, FILE *f)
 	unsigned left = amil_membership_count(d->m, AMIL_MEMBER_LEFT);
 	const char *health = "ok";
 
-	if (d->dp_state == DP_DOWN)
+	struct amil_beacon_counters bc = {0};
+	struct amil_registry_stats rs;
+	bool cp = amil_registry_mode(d->reg) == AMIL_REGISTRY_CP;
+
+	/* CP mode: without a majority of the configured cluster this side
+	 * refuses registrations, and says so here. */
+	if (d->dp_state == DP_DOWN || (cp && alive < amil_registry_quorum(d->reg)))
 		health = "degraded";
 	else if (alive <= 1)
 		health = "alone";
-	struct amil_beacon_counters bc = {0};
-	struct amil_awormap_stats rs;
-
-	amil_awormap_stats_get(d->reg, &rs);
+	amil_registry_stats_get(d->reg, &rs);
 	amil_membership_get_counters(d->m, &mc);
 	amil_transport_get_counters(d->tr, &tc);
 	if (d->beacons != NULL)
@@ -554,7 +275,8 @@ write_status(struct daemon *d, FILE *f)
 		", \"malformed_dropped\": %" PRIu64 ", \"foreign_dropped\": %" PRIu64
 		", \"zap_allowed\": %" PRIu64 ", \"zap_denied\": %" PRIu64
 		", \"transport_rx\": %" PRIu64 ", \"transport_rx_dropped\": %" PRIu64
-		", \"transport_tx\": %" PRIu64 ", \"transport_tx_dropped\": %" PRIu64
+		", \"transport_tx\": %" PRIu64 ", \"transport_tx_bytes\": %" PRIu64
+		", \"transport_rx_bytes\": %" PRIu64 ", \"transport_tx_dropped\": %" PRIu64
 		", \"transport_tx_refused\": %" PRIu64 ", \"peers\": %" PRIu64
 		", \"dgram_rx\": %" PRIu64 ", \"dgram_rx_bad\": %" PRIu64
 		", \"dgram_rx_replay\": %" PRIu64 ", \"dgram_tx\": %" PRIu64
@@ -572,571 +294,29 @@ write_status(struct daemon *d, FILE *f)
 		", \"registry_deltas_rx\": %" PRIu64 ", \"registry_states_tx\": %" PRIu64
 		", \"registry_states_rx\": %" PRIu64 ", \"registry_bad\": %" PRIu64
 		", \"registry_conflicts\": %" PRIu64 ", \"registry_reaped\": %" PRIu64
-		", \"registry_memory_bytes\": %zu, \"registry_entries\": %zu}}",
+		", \"registry_memory_bytes\": %zu, \"registry_entries\": %zu"
+		", \"registry_batches_tx\": %" PRIu64 ", \"registry_batches_rx\": %" PRIu64
+		", \"registry_cp_ok\": %" PRIu64 ", \"registry_cp_refused\": %" PRIu64
+		", \"registry_cp_no_majority\": %" PRIu64 ", \"registry_cp_nacks\": %" PRIu64
+		", \"registry_cp_retries\": %" PRIu64 ", \"registry_cp_bad\": %" PRIu64 "}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
-		tc.zap_allowed, tc.zap_denied, tc.rx_msgs, tc.rx_dropped, tc.tx_msgs, tc.tx_dropped,
-		tc.tx_refused, tc.peers, tc.dgram_rx, tc.dgram_rx_bad, tc.dgram_rx_replay,
+		tc.zap_allowed, tc.zap_denied, tc.rx_msgs, tc.rx_dropped, tc.tx_msgs, tc.tx_bytes,
+		tc.rx_bytes, tc.tx_dropped, tc.tx_refused, tc.peers, tc.dgram_rx, tc.dgram_rx_bad, tc.dgram_rx_replay,
 		tc.dgram_tx, tc.dgram_tx_dropped, tc.hello_tx, tc.hello_replies, tc.ident_rx,
 		d->beacon_seeds + d->ident_seeds, amil_membership_health(d->m), amil_events_count(d->ev),
 		d->ctl_requests, d->ctl_bad, d->dp_polls, d->dp_replies, d->dp_timeouts, bc.sent,
 		bc.accepted, bc.bad_mac_dropped, bc.replay_dropped, bc.stale_dropped,
-		bc.foreign_dropped, d->beacon_key_mismatch, amil_awormap_count(d->reg),
-		d->reg_deltas_tx, d->reg_deltas_rx, d->reg_states_tx, d->reg_states_rx, d->reg_bad,
-		d->reg_conflicts, d->reg_reaped, rs.memory_bytes, rs.entries);
-}
-
-struct list_ctx {
-	FILE *f;
-	int n;
-};
-
-static void
-entry_json(FILE *f, const struct amil_awormap_entry *e)
-{
-	char name[AMIL_AWORMAP_NAME_MAX + 1], val[AMIL_AWORMAP_VALUE_MAX + 1];
-
-	memcpy(name, e->name, e->name_len);
-	name[e->name_len] = '\0';
-	memcpy(val, e->value, e->value_len);
-	val[e->value_len] = '\0';
-	fputs("{\"name\": ", f);
-	amil_json_str(f, name);
-	fprintf(f, ", \"owner\": %" PRIu64 ", \"value\": ", e->owner);
-	amil_json_str(f, val);
-	fprintf(f, ", \"hlc\": %" PRIu64 "}", e->hlc);
-}
-
-static int
-list_one(void *ctx, const struct amil_awormap_entry *e)
-{
-	struct list_ctx *x = ctx;
-
-	if ((e->name_len >= strlen(GROUP_PREFIX) &&
-	     memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) == 0) ||
-	    (e->name_len >= strlen(CAMP_PREFIX) &&
-	     memcmp(e->name, CAMP_PREFIX, strlen(CAMP_PREFIX)) == 0))
-		return 0;          /* group memberships and campaign totals: own commands */
-	if (x->n++)
-		fputs(", ", x->f);
-	entry_json(x->f, e);
-	return 0;
-}
-
-/* registry-list | registry-get NAME | registry-register NAME VALUE |
- * registry-unregister NAME.  Names and values are single words (the
- * protocol splits on blanks). */
-static void
-reg_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
-{
-	char name[AMIL_AWORMAP_NAME_MAX + 1] = "", value[AMIL_AWORMAP_VALUE_MAX + 1] = "";
-	char fmt[48];
-	struct amil_awormap_entry e;
-	uint8_t *delta = NULL;
-	size_t dlen = 0;
-	int k, rc;
-
-	snprintf(fmt, sizeof(fmt), "%%*s %%%ds %%%ds", AMIL_AWORMAP_NAME_MAX, AMIL_AWORMAP_VALUE_MAX);
-	k = sscanf(req, fmt, name, value);
-	if (strcmp(cmd, "registry-list") == 0) {
-		struct list_ctx x = {.f = f};
-
-		fputs("{\"schema\": 1, \"names\": [", f);
-		amil_awormap_foreach(d->reg, list_one, &x);
-		fprintf(f, "], \"count\": %d}", x.n);
-		return;
-	}
-	if (k < 1) {
-		fputs("{\"schema\": 1, \"error\": \"a name is needed\"}", f);
-		return;
-	}
-	if (strcmp(cmd, "registry-get") == 0) {
-		if (amil_awormap_lookup(d->reg, name, strlen(name), &e) != 0) {
-			fputs("{\"schema\": 1, \"error\": \"no such name\"}", f);
-			return;
-		}
-		fputs("{\"schema\": 1, \"entry\": ", f);
-		entry_json(f, &e);
-		fputs("}", f);
-		return;
-	}
-	if (strcmp(cmd, "registry-register") == 0) {
-		/* Unique names: one owned by another appliance is refused (a
-		 * registration made concurrently, across a partition, is the
-		 * conflict the CRDT resolves on heal). */
-		if (amil_awormap_lookup(d->reg, name, strlen(name), &e) == 0 &&
-		    e.owner != d->cfg.node_id) {
-			fprintf(f, "{\"schema\": 1, \"error\": \"registered by node %" PRIu64 "\"}",
-				e.owner);
-			return;
-		}
-		rc = amil_awormap_put(d->reg, real_ns(), name, strlen(name), d->cfg.node_id, value,
-				      strlen(value), &delta, &dlen);
-	}
-	else if (strcmp(cmd, "registry-unregister") == 0)
-		rc = amil_awormap_remove(d->reg, name, strlen(name), &delta, &dlen);
-	else
-		rc = -EOPNOTSUPP;
-	if (rc != 0) {
-		fputs("{\"schema\": 1, \"error\": ", f);
-		amil_json_str(f, rc == -ENOENT ? "no such name" : strerror(-rc));
-		fputs("}", f);
-		return;
-	}
-	/* Read-your-writes here; the delta goes to every alive member now. */
-	reg_push(d, delta, dlen);
-	free(delta);
-	fprintf(f, "{\"schema\": 1, \"ok\": true, \"names\": %zu}", amil_awormap_count(d->reg));
-}
-
-/* ---- groups (:pg) and broadcast ------------------------------------------ */
-
-struct group_ctx {
-	FILE *f;
-	const char *only;              /* one group, or NULL */
-	int n;
-	uint64_t members[64];          /* collect mode (broadcast) */
-	unsigned nm;
-	bool collect;
-};
-
-/* Entries "group:<name>:<node>": members of <name>. */
-static int
-group_one(void *ctx, const struct amil_awormap_entry *e)
-{
-	struct group_ctx *x = ctx;
-	char name[AMIL_AWORMAP_NAME_MAX + 1], *g, *colon;
-
-	if (e->name_len <= strlen(GROUP_PREFIX) ||
-	    memcmp(e->name, GROUP_PREFIX, strlen(GROUP_PREFIX)) != 0)
-		return 0;
-	memcpy(name, e->name, e->name_len);
-	name[e->name_len] = '\0';
-	g = name + strlen(GROUP_PREFIX);
-	colon = strrchr(g, ':');
-	if (colon == NULL)
-		return 0;
-	*colon = '\0';
-	if (x->only != NULL && strcmp(g, x->only) != 0)
-		return 0;
-	if (x->collect) {
-		if (x->nm < 64)
-			x->members[x->nm++] = e->owner;
-		return 0;
-	}
-	if (x->n++)
-		fputs(", ", x->f);
-	fputs("{\"group\": ", x->f);
-	amil_json_str(x->f, g);
-	fprintf(x->f, ", \"node_id\": %" PRIu64 "}", e->owner);
-	return 0;
-}
-
-static void
-groups_ctl(struct daemon *d, const char *cmd, const char *req, FILE *f)
-{
-	char group[128] = "", key[AMIL_AWORMAP_NAME_MAX + 1];
-	uint8_t *delta = NULL;
-	size_t dlen = 0;
-	int rc;
-
-	sscanf(req, "%*s %127s", group);
-	if (strcmp(cmd, "groups") == 0) {
-		struct group_ctx x = {.f = f, .only = group[0] ? group : NULL};
-
-		fputs("{\"schema\": 1, \"memberships\": [", f);
-		amil_awormap_foreach(d->reg, group_one, &x);
-		fputs("]}", f);
-		return;
-	}
-	if (group[0] == '\0' || strchr(group, ':') != NULL) {
-		fputs("{\"schema\": 1, \"error\": \"a group name (no ':') is needed\"}", f);
-		return;
-	}
-	snprintf(key, sizeof(key), GROUP_PREFIX "%s:%" PRIu64, group, d->cfg.node_id);
-	if (strcmp(cmd, "group-join") == 0)
-		rc = amil_awormap_put(d->reg, real_ns(), key, strlen(key), d->cfg.node_id, "", 0,
-				      &delta, &dlen);
-	else
-		rc = amil_awormap_remove(d->reg, key, strlen(key), &delta, &dlen);
-	if (rc != 0) {
-		fputs("{\"schema\": 1, \"error\": ", f);
-		amil_json_str(f, rc == -ENOENT ? "not a member" : strerror(-rc));
-		fputs("}", f);
-		return;
-	}
-	reg_push(d, delta, dlen);
-	free(delta);
-	fputs("{\"schema\": 1, \"ok\": true}", f);
-}
-
-/* Start a broadcast: one CURVE message to every member of the group (this
- * node included, delivered locally); the reply waits for the acks. */
-static bool
-broadcast_start(struct daemon *d, const char *req, FILE *f)
-{
-	char group[128] = "";
-	const char *msg;
-	struct group_ctx x = {.collect = true};
-	uint8_t buf[8 + 128 + 1 + 1024];
-	size_t len;
-	int skip = 0;
-
-	if (sscanf(req, "%*s %127s %n", group, &skip) < 1 || skip == 0 || req[skip] == '\0') {
-		fputs("{\"schema\": 1, \"error\": \"broadcast GROUP MESSAGE\"}", f);
-		return false;
-	}
-	msg = req + skip;
-	if (strlen(msg) > 1024) {
-		fputs("{\"schema\": 1, \"error\": \"message longer than 1024 bytes\"}", f);
-		return false;
-	}
-	x.only = group;
-	amil_awormap_foreach(d->reg, group_one, &x);
-	d->bc_id = randombytes_random() | ((uint64_t)randombytes_random() << 32);
-	memcpy(buf, &d->bc_id, 8);
-	len = 8 + (size_t)snprintf((char *)buf + 8, sizeof(buf) - 8, "%s", group) + 1;
-	memcpy(buf + len, msg, strlen(msg));
-	len += strlen(msg);
-	snprintf(d->bc_group, sizeof(d->bc_group), "%s", group);
-	d->bc_n = x.nm;
-	for (unsigned i = 0; i < x.nm; i++) {
-		d->bc_to[i] = x.members[i];
-		d->bc_acked[i] = false;
-		if (x.members[i] == d->cfg.node_id) {
-			d->bc_acked[i] = true;      /* delivered here */
-			d->bc_received++;
-			continue;
-		}
-		reg_send(d, x.members[i], MSG_BROADCAST, buf, len);
-	}
-	d->bc_pending = true;
-	d->bc_deadline_mono = mono_ns() + BC_TIMEOUT_NS;
-	return true;
-}
-
-/* All acked, or the timeout: send the held reply. */
-static void
-broadcast_check(struct daemon *d, bool force)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
-	bool all = true;
-	int n = 0;
-
-	if (!d->bc_pending)
-		return;
-	for (unsigned i = 0; i < d->bc_n; i++)
-		all &= d->bc_acked[i];
-	if (!all && !force && mono_ns() < d->bc_deadline_mono)
-		return;
-	f = open_memstream(&out, &len);
-	if (f == NULL)
-		return;
-	fputs("{\"schema\": 1, \"group\": ", f);
-	amil_json_str(f, d->bc_group);
-	fputs(", \"delivered\": [", f);
-	for (unsigned i = 0; i < d->bc_n; i++)
-		if (d->bc_acked[i])
-			fprintf(f, "%s%" PRIu64, n++ ? ", " : "", d->bc_to[i]);
-	fputs("], \"missing\": [", f);
-	n = 0;
-	for (unsigned i = 0; i < d->bc_n; i++)
-		if (!d->bc_acked[i])
-			fprintf(f, "%s%" PRIu64, n++ ? ", " : "", d->bc_to[i]);
-	fputs("]}", f);
-	if (fclose(f) == 0)
-		zmq_send(d->ctl, out, len, 0);
-	free(out);
-	d->bc_pending = false;
-}
-
-static void
-broadcast_receive(struct daemon *d, uint64_t from, const uint8_t *buf, size_t len)
-{
-	struct amil_event ev = {.type = AMIL_EV_BROADCAST, .node_id = from, .from_id = from,
-				.at_ns = real_ns()};
-	const char *group;
-	size_t glen;
-
-	if (buf[0] == MSG_BROADCAST_ACK) {
-		uint64_t id;
-
-		if (len != 9)
-			return;
-		memcpy(&id, buf + 1, 8);
-		for (unsigned i = 0; d->bc_pending && id == d->bc_id && i < d->bc_n; i++)
-			if (d->bc_to[i] == from)
-				d->bc_acked[i] = true;
-		broadcast_check(d, false);
-		return;
-	}
-	if (len < 1 + 8 + 2)
-		return;
-	group = (const char *)buf + 9;
-	glen = strnlen(group, len - 9);
-	if (glen == len - 9)
-		return;                        /* no NUL: malformed */
-	/* The event carries "<group>: <message>" (bounded). */
-	snprintf(ev.name, sizeof(ev.name), "%s: %.*s", group, (int)(len - 9 - glen - 1),
-		 group + glen + 1);
-	amil_events_add(d->ev, &ev);
-	d->bc_received++;
-	{
-		uint8_t ack[8];
-
-		memcpy(ack, buf + 1, 8);
-		reg_send(d, from, MSG_BROADCAST_ACK, ack, 8);
-	}
-}
-
-/* ---- campaign totals -------------------------------------------------------- */
-
-static char *
-i128_dec(__int128 v, char buf[48])
-{
-	char tmp[48];
-	int n = 0, k = 0;
-	bool neg = v < 0;
-	unsigned __int128 u = neg ? -(unsigned __int128)v : (unsigned __int128)v;
-
-	do {
-		tmp[n++] = (char)('0' + (int)(u % 10));
-		u /= 10;
-	} while (u != 0);
-	if (neg)
-		buf[k++] = '-';
-	while (n > 0)
-		buf[k++] = tmp[--n];
-	buf[k] = '\0';
-	return buf;
-}
-
-static bool
-i128_parse(const char *s, __int128 *out)
-{
-	bool neg = *s == '-';
-	unsigned __int128 v = 0;
-
-	if (neg)
-		s++;
-	if (*s < '0' || *s > '9')
-		return false;
-	for (; *s >= '0' && *s <= '9'; s++)
-		v = v * 10 + (unsigned)(*s - '0');
-	*out = neg ? -(__int128)v : (__int128)v;
-	return *s == '\0' || *s == ' ';
-}
-
-static void
-camp_add(struct daemon *d, const struct amil_ledger_rec *r)
-{
-	struct camp_total *c = NULL;
-
-	for (unsigned i = 0; i < d->ncamp; i++)
-		if (d->camp[i].campaign == r->campaign_id && d->camp[i].exponent == r->exponent &&
-		    memcmp(d->camp[i].currency, r->currency, 3) == 0) {
-			c = &d->camp[i];
-			break;
-		}
-	if (c == NULL) {
-		if (d->ncamp == 256)
-			return;        /* counted in ledger_records; beyond the table */
-		c = &d->camp[d->ncamp++];
-		memset(c, 0, sizeof(*c));
-		c->campaign = r->campaign_id;
-		memcpy(c->currency, r->currency, 3);
-		c->exponent = r->exponent;
-	}
-	c->count++;
-	c->amount += r->amount_minor;
-	c->levy += r->levy_minor;
-	c->dirty = true;
-}
-
-static int
-seg_cmp(const void *a, const void *b)
-{
-	return strcmp((const char *)a, (const char *)b);
-}
-
-/* The segment after @cur in name (= sequence) order, or "" if none. */
-static void
-next_segment(const char *dir, const char *cur, char *out, size_t len)
-{
-	static char names[1024][64];
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *dd = opendir(dir);
-
-	out[0] = '\0';
-	if (dd == NULL)
-		return;
-	while ((de = readdir(dd)) != NULL && n < 1024)
-		if (strncmp(de->d_name, AMIL_LEDGER_SEG_PREFIX, strlen(AMIL_LEDGER_SEG_PREFIX)) == 0 &&
-		    strlen(de->d_name) < 64 && strstr(de->d_name, ".tail-") == NULL)
-			memcpy(names[n++], de->d_name, strlen(de->d_name) + 1); /* < 64, checked */
-	closedir(dd);
-	qsort(names, n, sizeof(names[0]), seg_cmp);
-	for (unsigned i = 0; i < n; i++)
-		if (cur[0] == '\0' || strcmp(names[i], cur) > 0) {
-			snprintf(out, len, "%s", names[i]);
-			return;
-		}
-}
-
-/* Read the records the data plane appended since the last call (read
- * only; a batch being written shows as a short or bad record at the end:
- * stop there and come back). */
-static void
-ledger_tail(struct daemon *d)
-{
-	char path[PATH_MAX + 80];
-	static uint8_t buf[AMIL_LEDGER_REC_LEN * 512];
-	int fd;
-
-	if (d->cfg.ledger_dir[0] == '\0')
-		return;
-	for (int hop = 0; hop < 64; hop++) {
-		ssize_t got;
-
-		if (d->ledger_seg[0] == '\0') {
-			next_segment(d->cfg.ledger_dir, "", d->ledger_seg, sizeof(d->ledger_seg));
-			if (d->ledger_seg[0] == '\0')
-				return;
-			d->ledger_off = AMIL_LEDGER_HDR_LEN;
-		}
-		snprintf(path, sizeof(path), "%s/%s", d->cfg.ledger_dir, d->ledger_seg);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return;
-		while ((got = pread(fd, buf, sizeof(buf), (off_t)d->ledger_off)) >=
-		       AMIL_LEDGER_REC_LEN) {
-			size_t k;
-
-			for (k = 0; k + AMIL_LEDGER_REC_LEN <= (size_t)got; k += AMIL_LEDGER_REC_LEN) {
-				struct amil_ledger_rec r;
-
-				if (amil_ledger_rec_decode(buf + k, &r) != 0)
-					break;
-				camp_add(d, &r);
-				d->ledger_records++;
-			}
-			d->ledger_off += k;
-			if (k < (size_t)got - (size_t)got % AMIL_LEDGER_REC_LEN)
-				break;  /* a record not (yet) valid: come back later */
-		}
-		close(fd);
-		{
-			char nxt[64];
-
-			next_segment(d->cfg.ledger_dir, d->ledger_seg, nxt, sizeof(nxt));
-			if (nxt[0] == '\0')
-				return;
-			/* A newer segment exists: this one is complete. */
-			memcpy(d->ledger_seg, nxt, sizeof(nxt));
-			d->ledger_off = AMIL_LEDGER_HDR_LEN;
-		}
-	}
-}
-
-/* Publish the totals that changed (only this node writes its entries). */
-static void
-camp_publish(struct daemon *d)
-{
-	for (unsigned i = 0; i < d->ncamp; i++) {
-		struct camp_total *c = &d->camp[i];
-		char key[128], val[160], a[48], l[48];
-		uint8_t *delta = NULL;
-		size_t dlen = 0;
-
-		if (!c->dirty)
-			continue;
-		snprintf(key, sizeof(key), CAMP_PREFIX "%" PRIu32 ":%.3s:%u:%" PRIu64, c->campaign,
-			 c->currency, c->exponent, d->cfg.node_id);
-		snprintf(val, sizeof(val), "%" PRIu64 " %s %s", c->count, i128_dec(c->amount, a),
-			 i128_dec(c->levy, l));
-		if (amil_awormap_put(d->reg, real_ns(), key, strlen(key), d->cfg.node_id, val,
-				     strlen(val), &delta, &dlen) == 0) {
-			reg_push(d, delta, dlen);
-			free(delta);
-			c->dirty = false;
-		}
-	}
-}
-
-struct camp_sum {
-	struct {
-		uint32_t campaign;
-		char currency[4];
-		unsigned exponent;
-		uint64_t count, nodes;
-		__int128 amount, levy;
-	} row[512];
-	unsigned n;
-};
-
-static int
-camp_one(void *ctx, const struct amil_awormap_entry *e)
-{
-	struct camp_sum *x = ctx;
-	char name[AMIL_AWORMAP_NAME_MAX + 1], val[AMIL_AWORMAP_VALUE_MAX + 1], cur[4] = "";
-	char a[64], l[64];
-	unsigned long long count, node;
-	unsigned campaign, exp, i;
-	__int128 amount, levy;
-
-	if (e->name_len <= strlen(CAMP_PREFIX) ||
-	    memcmp(e->name, CAMP_PREFIX, strlen(CAMP_PREFIX)) != 0)
-		return 0;
-	memcpy(name, e->name, e->name_len);
-	name[e->name_len] = '\0';
-	memcpy(val, e->value, e->value_len);
-	val[e->value_len] = '\0';
-	if (sscanf(name, CAMP_PREFIX "%u:%3[A-Z]:%u:%llu", &campaign, cur, &exp, &node) != 4 ||
-	    sscanf(val, "%llu %63s %63s", &count, a, l) != 3 || !i128_parse(a, &amount) ||
-	    !i128_parse(l, &levy))
-		return 0;
-	for (i = 0; i < x->n; i++)
-		if (x->row[i].campaign == campaign && x->row[i].exponent == exp &&
-		    strcmp(x->row[i].currency, cur) == 0)
-			break;
-	if (i == x->n) {
-		if (x->n == 512)
-			return 0;
-		memset(&x->row[i], 0, sizeof(x->row[i]));
-		x->row[i].campaign = campaign;
-		memcpy(x->row[i].currency, cur, 4);
-		x->row[i].exponent = exp;
-		x->n++;
-	}
-	x->row[i].count += count;
-	x->row[i].amount += amount;
-	x->row[i].levy += levy;
-	x->row[i].nodes++;
-	return 0;
-}
-
-static void
-campaigns_ctl(struct daemon *d, FILE *f)
-{
-	static struct camp_sum x;
-	char a[48], l[48];
-
-	x.n = 0;
-	amil_awormap_foreach(d->reg, camp_one, &x);
-	fputs("{\"schema\": 1, \"campaigns\": [", f);
-	for (unsigned i = 0; i < x.n; i++)
-		fprintf(f,
-			"%s{\"campaign\": %" PRIu32 ", \"currency\": \"%s\", \"exponent\": %u"
-			", \"count\": %" PRIu64 ", \"amount_minor\": \"%s\", \"levy_minor\": \"%s\""
-			", \"nodes\": %" PRIu64 "}",
-			i ? ", " : "", x.row[i].campaign, x.row[i].currency, x.row[i].exponent,
-			x.row[i].count, i128_dec(x.row[i].amount, a), i128_dec(x.row[i].levy, l),
-			x.row[i].nodes);
-	fprintf(f, "], \"local_ledger_records\": %" PRIu64 "}", d->ledger_records);
+		bc.foreign_dropped, d->beacon_key_mismatch, rs.names, rs.deltas_tx, rs.deltas_rx,
+		rs.states_tx, rs.states_rx, rs.bad, rs.conflicts, rs.reaped, rs.map_memory_bytes,
+		rs.map_entries, rs.batches_tx, rs.batches_rx, rs.cp_ops_ok, rs.cp_ops_refused,
+		rs.cp_ops_timeout, rs.cp_nacks, rs.cp_retries, rs.cp_bad);
+	fprintf(f,
+		", \"registry\": {\"mode\": \"%s\", \"names\": %zu, \"configured\": %u"
+		", \"quorum\": %u, \"reachable\": %u, \"map_digest\": \"%016" PRIx64 "\"}}",
+		cp ? "cp" : "ap", rs.names, cp ? amil_registry_cluster_size(d->reg) : 0,
+		cp ? amil_registry_quorum(d->reg) : 0, alive, rs.map_root);
 }
 
 static void
@@ -1147,6 +327,7 @@ ctl_answer(struct daemon *d, const char *req)
 	FILE *f = open_memstream(&buf, &len);
 	char cmd[32] = "";
 	unsigned n = 100;
+	int rc;
 
 	if (f == NULL)
 		return;
@@ -1164,19 +345,15 @@ ctl_answer(struct daemon *d, const char *req)
 		fputs("{\"schema\": 1, \"events\": ", f);
 		amil_events_write_json(d->ev, n, f);
 		fputs("}", f);
-	} else if (strncmp(cmd, "registry-", 9) == 0) {
-		reg_ctl(d, cmd, req, f);
-	} else if (strcmp(cmd, "groups") == 0 || strcmp(cmd, "group-join") == 0 ||
-		   strcmp(cmd, "group-leave") == 0) {
-		groups_ctl(d, cmd, req, f);
 	} else if (strcmp(cmd, "campaigns") == 0) {
-		campaigns_ctl(d, f);
-	} else if (strcmp(cmd, "broadcast") == 0) {
-		if (broadcast_start(d, req, f)) {
-			/* The reply is sent by broadcast_check(). */
+		amil_campaigns_json(d->camps, f);
+	} else if ((rc = amil_registry_ctl(d->reg, cmd, req, f)) != -ENOTSUP ||
+		   (rc = amil_groups_ctl(d->groups, cmd, req, f)) != -ENOTSUP) {
+		if (rc == 1) {
+			/* Held: the module sends the reply (ctl_reply). */
+			d->ctl_held = true;
 			fclose(f);
 			free(buf);
-			broadcast_check(d, false);
 			return;
 		}
 	} else if (strcmp(cmd, "dataplane-stats") == 0) {
@@ -1185,7 +362,8 @@ ctl_answer(struct daemon *d, const char *req)
 	} else {
 		d->ctl_bad++;
 		fputs("{\"schema\": 1, \"error\": ", f);
-		amil_json_str(f, "unknown command (status, nodes, events [N], dataplane-stats)");
+		amil_json_str(f, "unknown command (status, nodes, events [N], dataplane-stats, "
+				 "registry-*, groups, group-join, group-leave, broadcast, campaigns)");
 		fputs("}", f);
 	}
 	if (fclose(f) == 0)
@@ -1193,17 +371,38 @@ ctl_answer(struct daemon *d, const char *req)
 	free(buf);
 }
 
+/* A module's held reply (a broadcast's acks, CP rounds): the REP socket
+ * owes exactly this one. */
+static void
+ctl_reply(void *ctx, const char *buf, size_t len)
+{
+	struct daemon *d = ctx;
+
+	if (!d->ctl_held)
+		return;
+	zmq_send(d->ctl, buf, len, 0);
+	d->ctl_held = false;
+}
+
+/* Requests are one frame of at most 16 MiB: a batch registration carries
+ * one "NAME VALUE" line per name. */
+#define CTL_REQ_MAX (16u << 20)
+
 static void
 ctl_process(struct daemon *d)
 {
-	for (int k = 0; k < 64 && !d->bc_pending; k++) {
-		char req[2048];
-		int n = zmq_recv(d->ctl, req, sizeof(req) - 1, ZMQ_DONTWAIT);
-		int more = 0;
+	for (int k = 0; k < 64 && !d->ctl_held; k++) {
+		zmq_msg_t msg;
+		int more = 0, n;
 		size_t ml = sizeof(more);
+		char *req;
 
-		if (n < 0)
+		zmq_msg_init(&msg);
+		n = zmq_msg_recv(&msg, d->ctl, ZMQ_DONTWAIT);
+		if (n < 0) {
+			zmq_msg_close(&msg);
 			return;
+		}
 		zmq_getsockopt(d->ctl, ZMQ_RCVMORE, &more, &ml);
 		while (more) {         /* one-frame requests only: drain the rest */
 			char sink[64];
@@ -1212,13 +411,18 @@ ctl_process(struct daemon *d)
 			zmq_getsockopt(d->ctl, ZMQ_RCVMORE, &more, &ml);
 			n = -2;
 		}
-		if (n < 0 || (size_t)n >= sizeof(req) - 1) {
+		req = n >= 0 && (size_t)n <= CTL_REQ_MAX ? malloc((size_t)n + 1) : NULL;
+		if (req == NULL) {
+			zmq_msg_close(&msg);
 			d->ctl_bad++;
 			zmq_send(d->ctl, "{\"schema\": 1, \"error\": \"malformed request\"}", 42, 0);
 			continue;
 		}
+		memcpy(req, zmq_msg_data(&msg), (size_t)n);
 		req[n] = '\0';
+		zmq_msg_close(&msg);
 		ctl_answer(d, req);
+		free(req);
 	}
 }
 
@@ -1381,6 +585,7 @@ publish_metrics(struct daemon *d)
 	      "# TYPE amil_transport_total counter\n", f);
 #define TC(n) fprintf(f, "amil_transport_total{counter=\"" #n "\"} %" PRIu64 "\n", tc.n)
 	TC(zap_allowed); TC(zap_denied); TC(rx_msgs); TC(rx_dropped); TC(tx_msgs); TC(tx_dropped);
+	TC(rx_bytes); TC(tx_bytes);
 	TC(tx_refused); TC(dgram_rx); TC(dgram_rx_bad); TC(dgram_rx_replay); TC(dgram_tx);
 	TC(dgram_tx_dropped);
 #undef TC
@@ -1677,6 +882,54 @@ incarnation_save(struct daemon *d)
 
 /* ---- start-up ---------------------------------------------------------- */
 
+/* The registry, groups and campaign totals.  CP mode: the configured
+ * cluster is this node and its allow-list; the acceptor log lives with the
+ * keys (it must survive restarts like the incarnation). */
+static int
+registry_start(struct daemon *d, const struct amil_allow_entry *allow, int nallow,
+	       uint64_t writer)
+{
+	static uint64_t members[ALLOW_MAX + 1];
+	char log[PATH_MAX + 32];
+	size_t n = 0;
+	struct amil_registry_config rc = {
+		.node_id = d->cfg.node_id,
+		.writer_id = writer,
+		.mode = d->cfg.registry_cp ? AMIL_REGISTRY_CP : AMIL_REGISTRY_AP,
+		.grace_ms = d->cfg.registry_grace_ms,
+		.m = d->m,
+		.tr = d->tr,
+		.ev = d->ev,
+		.reply = ctl_reply,
+		.reply_ctx = d,
+	};
+
+	members[n++] = d->cfg.node_id;
+	for (int i = 0; i < nallow; i++)
+		if (allow[i].node_id != d->cfg.node_id)
+			members[n++] = allow[i].node_id;
+	rc.members = members;
+	rc.n_members = n;
+	snprintf(log, sizeof(log), "%s/registry-cp.log", d->cfg.keys_dir);
+	rc.cp_log = log;
+	d->reg = amil_registry_new(&rc, mono_ns());
+	if (d->reg == NULL) {
+		if (d->cfg.registry_cp)
+			fprintf(stderr, PROG ": registry (cp mode), acceptor log %s: %s\n", log,
+				strerror(errno));
+		else
+			fprintf(stderr, PROG ": registry: %s\n", strerror(errno));
+		return -1;
+	}
+	d->groups = amil_groups_new(d->reg, d->ev, d->cfg.node_id, ctl_reply, d);
+	d->camps = amil_campaigns_new(d->reg, d->cfg.node_id, d->cfg.ledger_dir);
+	if (d->groups == NULL || d->camps == NULL) {
+		fprintf(stderr, PROG ": registry: %s\n", strerror(ENOMEM));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 bind_ipc(void *s, const char *dir, const char *name, char *endpoint, size_t len)
 {
@@ -1820,11 +1073,9 @@ run(int argc, char **argv)
 		memcpy(in + 8, &mc.initial_incarnation, 4);
 		crypto_shorthash(out, in, sizeof(in), k);
 		memcpy(&writer, out, 8);
-		d->reg = amil_awormap_new(writer ? writer : 1, 5ull * 1000000000ull);
-		if (d->reg == NULL) {
-			fprintf(stderr, PROG ": registry: %s\n", strerror(errno));
+		rc = registry_start(d, allow, nallow, writer ? writer : 1);
+		if (rc != 0)
 			goto out;
-		}
 	}
 	for (unsigned i = 0; i < d->cfg.nb_seeds; i++)
 		amil_membership_add_seed(d->m, d->cfg.seeds[i].node_id,
@@ -1877,8 +1128,8 @@ run(int argc, char **argv)
 		uint64_t now = mono_ns(), next = amil_membership_next_deadline_ns(d->m);
 		long timeout_ms;
 
-		/* A held broadcast reply: no new request until it is sent. */
-		if (!d->bc_pending)
+		/* A held reply: no new request until it is sent. */
+		if (!d->ctl_held)
 			items[n++] = (zmq_pollitem_t){.socket = d->ctl, .events = ZMQ_POLLIN};
 		else
 			ctl_i = -1;
@@ -1899,6 +1150,8 @@ run(int argc, char **argv)
 		timeout_ms = next <= now ? 0 : (long)((next - now + 999999) / 1000000);
 		if (timeout_ms > 50)
 			timeout_ms = 50;   /* signals, the data-plane watch */
+		if (timeout_ms > 2 && amil_registry_busy(d->reg))
+			timeout_ms = 2;    /* CP round attempts, backoffs */
 		if (zmq_poll(items, n, timeout_ms) < 0 && zmq_errno() != EINTR)
 			break;
 		if ((items[0].revents | items[1].revents | items[2].revents) & ZMQ_POLLIN)
@@ -1930,17 +1183,14 @@ run(int argc, char **argv)
 			break;
 		dp_tick(d, now);
 		incarnation_save(d);
-		broadcast_check(d, false);
-		if (now >= d->ledger_next_mono && !leaving) {
-			ledger_tail(d);
-			camp_publish(d);
-			d->ledger_next_mono = now + 250 * 1000000ull;
+		amil_groups_tick(d->groups, now);
+		if (!leaving) {
+			amil_campaigns_tick(d->camps, now);
+			amil_registry_tick(d->reg, now);
 		}
-		if (now >= d->reg_ae_next_mono && !leaving) {
-			reg_anti_entropy(d);
-			reg_reap(d, now);
-			d->reg_ae_next_mono = now + REG_AE_NS;
-		}
+		/* CP acceptor state durable before its replies leave (one
+		 * fdatasync per loop turn, whatever it received). */
+		amil_registry_flush(d->reg);
 		if (quit_requested && !leaving) {
 			/* Graceful: members see LEFT, not DEAD. */
 			leaving = true;
@@ -1970,7 +1220,9 @@ out:
 	amil_metrics_stop(&d->metrics);
 	amil_beacon_sock_destroy(&d->beacons);
 	amil_dns_disc_destroy(&d->dns);
-	amil_awormap_destroy(&d->reg);
+	amil_campaigns_destroy(d->camps);
+	amil_groups_destroy(d->groups);
+	amil_registry_destroy(d->reg);
 	if (d->ctx != NULL)
 		zmq_ctx_term(d->ctx);
 	return status;

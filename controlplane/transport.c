@@ -635,6 +635,7 @@ amil_transport_process(struct amil_transport *t, amil_transport_recv_fn fn, void
 			continue;
 		}
 		t->c.rx_msgs++;
+		t->c.rx_bytes += zmq_msg_size(&f[1]);
 		delivered++;
 		fn(ctx, from, zmq_msg_data(&f[1]), zmq_msg_size(&f[1]));
 		close_frames(f, n);
@@ -744,6 +745,7 @@ amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *endpoi
 		return -EAGAIN;
 	}
 	t->c.tx_msgs++;
+	t->c.tx_bytes += len;
 	return 0;
 }
 

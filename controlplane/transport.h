@@ -86,6 +86,7 @@ struct amil_transport_counters {
 	uint64_t rx_msgs;              /* delivered to the callback */
 	uint64_t rx_dropped;           /* bad framing, no/unknown User-Id, too long */
 	uint64_t tx_msgs;
+	uint64_t rx_bytes, tx_bytes;   /* payload bytes of rx_msgs / tx_msgs (CURVE adds ~40) */
 	uint64_t tx_dropped;           /* no live connection / queue full */
 	uint64_t tx_refused;           /* node id not on the allow-list, bad address */
 	uint64_t peers;                /* DEALER connections open now */

@@ -696,6 +696,113 @@ TEST_F(Cluster, RegistryNamesReachEveryMemberAndConflictsResolveAlike)
 	EXPECT_EQ(owner_of(1, "jkt/worker-5"), "1") << "names of the living stay";
 }
 
+// Many names in one request (amilctl registry import): applied at once and
+// sent to every member in one message (AP); bad lines and taken names are
+// counted and the first refusal named, the rest go through.
+TEST_F(Cluster, BatchRegistrationReachesEveryMemberAndCountsRefusals)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start(i));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 10000), 0);
+	ASSERT_NE(query_json(2, "registry-register batch/taken two").get("ok"), nullptr);
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < 5000 && query(1, "registry-get batch/taken").find("\"owner\": 2") ==
+					       std::string::npos)
+		sleep_ms(5);
+	std::string req = "registry-register-batch\n";
+	for (int k = 0; k < 20000; k++)
+		req += "batch/n" + std::to_string(k) + " v" + std::to_string(k) + "\n";
+	req += "group:sneaky x\n" + std::string(300, 'n') + " long\nbatch/taken one\n\n";
+	Json r = query_json(1, req);
+	ASSERT_NE(r.get("registered"), nullptr) << query(1, "status");
+	EXPECT_EQ(r.get("registered")->text, "20000");
+	EXPECT_EQ(r.get("refused")->text, "3");
+	ASSERT_NE(r.get("first_error"), nullptr);
+	EXPECT_NE(r.get("first_error")->text.find("reserved"), std::string::npos)
+		<< r.get("first_error")->text;
+	t0 = now_ms();
+	auto names = [&](int i) {
+		const Json *n = query_json(i, "status").path("registry.names");
+		return n ? std::stoull(n->text) : 0ull;
+	};
+	while (now_ms() - t0 < 10000 && (names(2) < 20001 || names(3) < 20001))
+		sleep_ms(5);
+	std::printf("[ cluster ] registry: 20000 names in one request on every member %lld ms after it\n",
+		    (long long)(now_ms() - t0));
+	EXPECT_EQ(names(1), 20001u);
+	EXPECT_EQ(names(2), 20001u);
+	EXPECT_EQ(names(3), 20001u);
+	EXPECT_NE(query(3, "registry-get batch/n19999").find("\"owner\": 1"), std::string::npos);
+	EXPECT_NE(query(3, "registry-get batch/taken").find("\"owner\": 2"), std::string::npos);
+}
+
+// CP mode on loopback: rounds need 2 of 3; a batch is many rounds in
+// flight; taken names are refused; a restarted member keeps what its
+// acceptor log holds; one member alone refuses and reports degraded.
+TEST_F(Cluster, CpRegistryNeedsAMajority)
+{
+	ASSERT_NO_FATAL_FAILURE(make_nodes(3, 3));
+	for (int i = 1; i <= 3; i++)
+		ASSERT_NO_FATAL_FAILURE(start(i, {"--registry-mode", "cp", "--registry-grace-ms", "60000"}));
+	for (int who = 1; who <= 3; who++)
+		ASSERT_GE(wait_state({1, 2, 3}, who, "alive", 10000), 0);
+	Json one = query_json(1, "registry-register cp/leader one");
+	ASSERT_NE(one.get("ok"), nullptr) << query(1, "status");
+	EXPECT_NE(query(1, "registry-get cp/leader").find("\"owner\": 1"), std::string::npos)
+		<< "read-your-writes";
+	Json taken = query_json(2, "registry-register cp/leader two");
+	ASSERT_NE(taken.get("error"), nullptr);
+	EXPECT_NE(taken.get("error")->text.find("registered by node 1"), std::string::npos);
+
+	std::string req = "registry-register-batch\n";
+	for (int k = 0; k < 2000; k++)
+		req += "cp/n" + std::to_string(k) + " v\n";
+	req += "cp/leader mine\n";
+	int64_t t0 = now_ms();
+	Json r;
+	{
+		Json j;
+		std::string err, text = query(2, req, 30000);
+		ASSERT_TRUE(JsonParser::parse(text, &j, &err)) << text;
+		r = j;
+	}
+	std::printf("[ cluster ] cp registry: 2000 names in one request, %lld ms\n",
+		    (long long)(now_ms() - t0));
+	ASSERT_NE(r.get("registered"), nullptr);
+	EXPECT_EQ(r.get("registered")->text, "2000");
+	EXPECT_EQ(r.get("refused")->text, "1");
+	auto names = [&](int i) {
+		const Json *n = query_json(i, "status").path("registry.names");
+		return n ? std::stoull(n->text) : 0ull;
+	};
+	t0 = now_ms();
+	while (now_ms() - t0 < 10000 && (names(1) < 2001 || names(3) < 2001))
+		sleep_ms(20);
+	EXPECT_EQ(names(1), 2001u);
+	EXPECT_EQ(names(3), 2001u);
+
+	// Node 3 restarts: its acceptor log (in its key directory) brings back
+	// what it learned before anyone tells it again.
+	nodes_[2].proc->signal(SIGKILL);
+	nodes_[2].proc->wait_exit(5000);
+	ASSERT_NO_FATAL_FAILURE(start(3, {"--registry-mode", "cp", "--registry-grace-ms", "60000"}));
+	EXPECT_NE(query(3, "registry-get cp/n1999").find("\"owner\": 2"), std::string::npos);
+	ASSERT_GE(wait_state({1, 2}, 3, "alive", 10000), 0);
+
+	// Two of three gone: node 1 alone refuses and says so.
+	nodes_[1].proc->signal(SIGKILL);
+	nodes_[2].proc->signal(SIGKILL);
+	ASSERT_GE(wait_state({1}, 2, "dead", 5000), 0);
+	Json alone = query_json(1, "registry-register cp/solo one");
+	ASSERT_NE(alone.get("error"), nullptr);
+	EXPECT_NE(alone.get("error")->text.find("degraded"), std::string::npos) << alone.get("error")->text;
+	EXPECT_EQ(query_json(1, "status").get("health")->text, "degraded");
+	EXPECT_NE(query(1, "registry-get cp/leader").find("\"owner\": 1"), std::string::npos)
+		<< "reads stay local";
+}
+
 // Groups (:pg) and broadcast with per-member acknowledgement.
 TEST_F(Cluster, GroupsAndBroadcastReportWhoGotIt)
 {

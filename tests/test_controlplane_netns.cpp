@@ -10,7 +10,9 @@
 // What must hold: a kill -9 is seen by every other member within the LAN
 // target; with 10 % of all packets between the appliances dropped nobody is
 // ever declared dead over 20 s; a partition {1,2} | {3,4,5} is seen by both
-// sides and heals by itself when the cut is lifted; beacons with the wrong
+// sides and heals by itself when the cut is lifted; the registry resolves
+// an AP conflict alike on heal and, in CP mode, refuses on the minority side
+// and never shows a second owner; beacons with the wrong
 // secret and an appliance whose key is not on the allow-list are ignored.
 // Needs root; skips without.
 // TearDown kills the daemons and deletes every namespace (which removes
@@ -26,7 +28,9 @@
 #include <gtest/gtest.h>
 #include <zmq.h>
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -384,6 +388,92 @@ TEST_F(NetnsCluster, RegistryConflictAcrossAPartitionResolvesAlikeOnHeal)
 		<< read_file(dir_ / ("ev" + std::to_string(loser) + ".jsonl"));
 	std::printf("[ netns ] registry conflict across the partition: owner %s everywhere after the heal\n",
 		    o1.c_str());
+}
+
+// CP mode (like :global, but partition-safe): a registration needs a
+// majority of the configured cluster (3 of 5).  Across {1,2}|{3,4,5} the
+// minority refuses and reports itself degraded, the majority goes on, and
+// no member ever shows a second owner of a name, during or after the split.
+TEST_F(NetnsCluster, CpRegistryMinorityRefusesAndNoNameEverHasTwoOwners)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all(5, {"--registry-mode", "cp"}));
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 15000));
+	std::map<std::string, std::set<std::string>> seen;   // name -> owners ever shown
+	auto observe = [&](const std::string &name) {
+		for (int i = 1; i <= 5; i++) {
+			std::string o = owner(i, name);
+			if (!o.empty())
+				seen[name].insert(o);
+		}
+	};
+	auto wait_owner = [&](const std::string &name, const std::string &want, int timeout_ms) {
+		int64_t end = now_ms() + timeout_ms;
+		for (;;) {
+			bool ok = true;
+			for (int i = 1; i <= 5; i++)
+				ok = ok && owner(i, name) == want;
+			observe(name);
+			if (ok)
+				return true;
+			if (now_ms() > end)
+				return false;
+			sleep_ms(20);
+		}
+	};
+
+	std::string r = ctl(1, "registry-register cp/a one");
+	ASSERT_NE(r.find("\"ok\": true"), std::string::npos) << r;
+	ASSERT_TRUE(wait_owner("cp/a", "1", 5000)) << "the learned view did not spread";
+	r = ctl(4, "registry-register cp/a four");
+	EXPECT_NE(r.find("registered by node 1"), std::string::npos) << r;
+	EXPECT_NE(ctl(2, "status").find("\"mode\": \"cp\""), std::string::npos);
+
+	for (int i : {1, 2}) {
+		ASSERT_NO_FATAL_FAILURE(nft_drop(i, "ip saddr { 198.18.1.3, 198.18.1.4, 198.18.1.5 }"));
+		must({ip_, "netns", "exec", ns_[i - 1], nft_, "add rule inet amiltest output ip daddr { "
+							 "198.18.1.3, 198.18.1.4, 198.18.1.5 } drop"});
+	}
+	// Straight away, before anyone is declared dead: the minority cannot
+	// gather 3 acknowledgements whatever its membership view says.
+	r = ctl(1, "registry-register cp/b minority");
+	EXPECT_EQ(r.find("\"ok\": true"), std::string::npos) << r;
+	EXPECT_NE(r.find("degraded"), std::string::npos) << r;
+	ASSERT_TRUE(all_see({1, 2}, {3, 4, 5}, "dead", 10000));
+	ASSERT_TRUE(all_see({3, 4, 5}, {1, 2}, "dead", 10000));
+	EXPECT_NE(ctl(1, "status").find("\"health\": \"degraded\""), std::string::npos);
+	EXPECT_EQ(ctl(3, "status").find("\"health\": \"degraded\""), std::string::npos);
+	r = ctl(2, "registry-register cp/b minority");
+	EXPECT_NE(r.find("degraded"), std::string::npos) << r;
+	r = ctl(1, "registry-unregister cp/a");
+	EXPECT_NE(r.find("degraded"), std::string::npos) << r;
+	r = ctl(3, "registry-register cp/b majority");
+	EXPECT_NE(r.find("\"ok\": true"), std::string::npos) << r;
+	// cp/a still belongs to node 1, cut off or not: never handed over.
+	r = ctl(4, "registry-register cp/a four");
+	EXPECT_NE(r.find("registered by node 1"), std::string::npos) << r;
+	for (int k = 0; k < 10; k++) {
+		observe("cp/a");
+		observe("cp/b");
+		sleep_ms(50);
+	}
+
+	for (int i : {1, 2})
+		nft_clear(i);
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 20000)) << "no heal";
+	int64_t t0 = now_ms();
+	EXPECT_TRUE(wait_owner("cp/b", "3", 10000)) << "the minority did not learn cp/b";
+	std::printf("[ netns ] cp: the minority learned the majority's name %lld ms after the heal\n",
+		    (long long)(now_ms() - t0));
+	EXPECT_TRUE(wait_owner("cp/a", "1", 5000));
+	EXPECT_EQ(seen["cp/a"], std::set<std::string>{"1"});
+	EXPECT_EQ(seen["cp/b"], std::set<std::string>{"3"}) << "a second owner of cp/b was shown";
+	EXPECT_EQ(ctl(1, "status").find("\"health\": \"degraded\""), std::string::npos);
+	// Healed: the owner hands the name over the proper way.
+	r = ctl(1, "registry-unregister cp/a");
+	EXPECT_NE(r.find("\"ok\": true"), std::string::npos) << r;
+	r = ctl(4, "registry-register cp/a four");
+	EXPECT_NE(r.find("\"ok\": true"), std::string::npos) << r;
+	EXPECT_TRUE(wait_owner("cp/a", "4", 5000));
 }
 
 TEST_F(NetnsCluster, KillNineIsSeenEverywhereWithinTheLanTarget)
