@@ -55,7 +55,8 @@
 #define FOLLOW_HISTORY_DEFAULT "10"
 
 enum {
-	CMD_READ = 1 << 0,      /* takes --json and --watch */
+	CMD_READ = 1 << 0,      /* takes --watch (every command takes --json) */
+	CMD_FILE = 1 << 3,      /* the argument is a file sent as the request's lines */
 	CMD_FOLLOW = 1 << 1,    /* takes --follow */
 };
 
@@ -95,11 +96,20 @@ static const struct command commands[] = {
 	{"registry", "get", "registry-get", "NAME", 1, 1, CMD_READ, NULL, amil_ctl_show_generic,
 	 "one name's owner and value", NULL},
 	{"registry", "register", "registry-register", "NAME VALUE", 2, 2, 0, NULL,
-	 amil_ctl_show_generic, "register NAME -> VALUE, owned by this appliance (AP mode)",
-	 "The name is visible here at once and is pushed to every alive member; a\n"
-	 "concurrent registration elsewhere is resolved by the greater (HLC, node id)."},
+	 amil_ctl_show_generic, "register NAME -> VALUE, owned by this appliance",
+	 "AP mode (default): the name is visible here at once and is pushed to every\n"
+	 "alive member; a concurrent registration elsewhere (a partition) is resolved\n"
+	 "on heal by the greater (HLC, node id), the loser gets a name_conflict event.\n"
+	 "CP mode: a majority of the configured cluster must acknowledge; without one\n"
+	 "the registration is refused (\"degraded\") and no name ever has two owners."},
 	{"registry", "unregister", "registry-unregister", "NAME", 1, 1, 0, NULL,
-	 amil_ctl_show_generic, "remove NAME everywhere", NULL},
+	 amil_ctl_show_generic, "remove NAME everywhere (only its owner may)", NULL},
+	{"registry", "import", "registry-register-batch", "FILE", 1, 1, CMD_FILE, NULL,
+	 amil_ctl_show_generic, "register every 'NAME VALUE' line of FILE ('-': stdin) at once",
+	 "One request (at most 16 MiB): in AP mode the names are applied here and sent\n"
+	 "to every member in one message; in CP mode each name is its own majority\n"
+	 "round, all in flight together.  The reply counts registered and refused\n"
+	 "names and shows the first refusal.  Default --timeout for this command: 60 s."},
 	{"groups", NULL, "groups", "[NAME]", 0, 1, CMD_READ, NULL, amil_ctl_show_generic,
 	 "group memberships (every group, or one), cluster-wide", NULL},
 	{"group", "join", "group-join", "NAME", 1, 1, 0, NULL, amil_ctl_show_generic,
@@ -302,11 +312,69 @@ check_count(int argc, char **argv, char *err, size_t errlen)
 /* ---- talking and printing ------------------------------------------------- */
 
 /* The request line: the protocol word and the arguments. */
+#define REQUEST_FILE_MAX (16u << 20)   /* the daemon's request bound */
+
+/* CMD_FILE: the protocol word, a newline, and the file's bytes. */
+static char *
+build_file_request(const struct command *c, const char *path)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	size_t cap = 1 << 16, n, got;
+	char *r, *p;
+
+	if (f == NULL) {
+		fprintf(stderr, "amilctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	n = strlen(c->request);
+	r = malloc(cap);
+	if (r == NULL)
+		goto fail;
+	memcpy(r, c->request, n);
+	r[n++] = '\n';
+	while ((got = fread(r + n, 1, cap - n - 1, f)) > 0) {
+		n += got;
+		if (n > REQUEST_FILE_MAX) {
+			fprintf(stderr, "amilctl: %s: more than 16 MiB; split it into several files\n",
+				path);
+			goto fail;
+		}
+		if (cap - n - 1 == 0) {
+			p = realloc(r, cap * 2);
+			if (p == NULL)
+				goto fail;
+			r = p;
+			cap *= 2;
+		}
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "amilctl: %s: %s\n", path, strerror(errno));
+		goto fail;
+	}
+	if (memchr(r, '\0', n) != NULL) {
+		fprintf(stderr, "amilctl: %s: not a text file (NUL byte)\n", path);
+		goto fail;
+	}
+	r[n] = '\0';
+	if (f != stdin)
+		fclose(f);
+	return r;
+fail:
+	free(r);
+	if (f != stdin)
+		fclose(f);
+	errno = 0;
+	return NULL;
+}
+
 static char *
 build_request(const struct command *c, int argc, char **argv)
 {
 	size_t n = strlen(c->request) + 1;
 	char *r;
+
+	if (c->flags & CMD_FILE)
+		return build_file_request(c, argv[0]);
 
 	for (int i = 0; i < argc; i++)
 		n += strlen(argv[i]) + 1;
@@ -680,7 +748,7 @@ main(int argc, char **argv)
 	};
 	struct options opt = {.timeout_ms = TIMEOUT_MS_DEFAULT};
 	const struct command *c;
-	struct amil_ctl_ipc *ipc;
+	struct amil_ctl_ipc *ipc = NULL;
 	char err[256], *request;
 	const char *nc;
 	bool tty, colour;
@@ -747,8 +815,10 @@ main(int argc, char **argv)
 			return usage_error("argument '%s' is empty or contains blanks", argv[i]);
 	if (c->check != NULL && c->check(argc, argv, err, sizeof(err)) != 0)
 		return usage_error("%s", err);
-	if ((opt.json || opt.watch_ms) && !(c->flags & CMD_READ))
-		return usage_error("%s does not take --json or --watch", c->word);
+	/* Every reply is JSON (--json prints it as is); only reads repeat. */
+	if (opt.watch_ms && !(c->flags & CMD_READ))
+		return usage_error("%s%s%s does not take --watch", c->word, c->sub ? " " : "",
+				   c->sub ? c->sub : "");
 	if (opt.follow && !(c->flags & CMD_FOLLOW))
 		return usage_error("only events takes --follow");
 	if (opt.follow && opt.watch_ms)
@@ -772,6 +842,12 @@ main(int argc, char **argv)
 		argv = hist;
 	}
 	request = build_request(c, argc, argv);
+	if (request == NULL && (c->flags & CMD_FILE)) {
+		code = EX_NOINPUT;     /* said why */
+		goto free_all;
+	}
+	if ((c->flags & CMD_FILE) && opt.timeout_ms == TIMEOUT_MS_DEFAULT)
+		opt.timeout_ms = 60000;
 	ipc = amil_ctl_ipc_new(opt.run_dir, opt.timeout_ms);
 	if (request == NULL || ipc == NULL) {
 		if (ipc == NULL && errno == ENAMETOOLONG)

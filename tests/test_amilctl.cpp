@@ -391,8 +391,40 @@ TEST_F(Amilctl, ListCommandsFeedsTheCompletion)
 
 	EXPECT_EQ(r.code, 0);
 	EXPECT_EQ(r.out, "status\nnodes\nevents\ndataplane stats\nregistry list\nregistry get\n"
-			 "registry register\nregistry unregister\ngroups\ngroup join\ngroup leave\n"
+			 "registry register\nregistry unregister\nregistry import\ngroups\ngroup join\n"
+			 "group leave\n"
 			 "campaigns\nbroadcast\nhelp\n");
+}
+
+// registry import FILE: the file's lines, after the protocol word, as one
+// request; a missing file is a clear error (66) without asking the daemon;
+// --json works for commands that change things too.
+TEST_F(Amilctl, RegistryImportSendsTheFileAsOneRequest)
+{
+	ASSERT_NO_FATAL_FAILURE(start_daemon());
+	std::string path = out_ / "names.txt";
+	ASSERT_TRUE(write_file(path, "jkt/a 1\njkt/b 2\n"));
+	daemon_.set_reply("registry-register-batch\njkt/a 1\njkt/b 2\n",
+			  R"({"schema":1,"ok":true,"registered":2,"refused":0,"no_majority":0,"names":2})");
+	Result r = run({"--json", "registry", "import", path});
+	EXPECT_EQ(r.code, 0) << r.err;
+	EXPECT_NE(r.out.find("\"registered\":2"), std::string::npos) << r.out;
+	ASSERT_FALSE(daemon_.requests().empty());
+	EXPECT_EQ(daemon_.requests().back(), "registry-register-batch\njkt/a 1\njkt/b 2\n");
+	size_t asked = daemon_.requests().size();
+
+	r = run({"registry", "import", out_ / "no-such-file"});
+	EXPECT_EQ(r.code, 66);
+	EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.err;
+	EXPECT_EQ(daemon_.requests().size(), asked) << "the daemon was asked anyway";
+
+	daemon_.set_reply("registry-register", R"({"schema":1,"ok":true,"names":3})");
+	r = run({"--json", "registry", "register", "jkt/c", "3"});
+	EXPECT_EQ(r.code, 0) << r.err;
+	EXPECT_NE(r.out.find("\"ok\":true"), std::string::npos) << r.out;
+	r = run({"--watch", "1", "registry", "register", "jkt/c", "3"});
+	EXPECT_EQ(r.code, 64);
+	EXPECT_NE(r.err.find("does not take --watch"), std::string::npos) << r.err;
 }
 
 TEST_F(Amilctl, UsageErrorsExit64WithoutAskingTheDaemon)
