@@ -7,13 +7,23 @@
  *
  * 1. SINGLE times: register a fresh name on node 1, then ask every other
  *    node for it in a loop until all have it: latency p50/p99/max.
- * 2. BULK names registered on node 1 back to back; time until every other
- *    node's registry holds them all (status counter registry_names), from
- *    the first registration and from the last; then each node's registry
- *    memory (status registry_memory_bytes) and the daemon's VmRSS.
+ * 2. BULK names registered on node 1 in one batch request (amilctl
+ *    registry import); time until every other node's registry holds them
+ *    all (status counter registry_names), from the request and from its
+ *    reply; then each node's registry memory (registry_memory_bytes).
  * One JSON line per part on stdout.
+ *
+ * Helpers for the partition benchmark (bench/registry-partition-bench.sh):
+ *   amil-registry-bench batch RUN_DIR PREFIX N     register PREFIX-0..N-1
+ *   amil-registry-bench converge TIMEOUT_MS NAME RUN_DIR...
+ *       ms until every node has NAME with one and the same owner
+ *   amil-registry-bench equal TIMEOUT_MS RUN_DIR...
+ *       ms until every node's registry digest (status) is the same
+ *   amil-registry-bench sum COUNTER RUN_DIR...    sum of a status counter
+ * Exit 1 on a timeout or a failed request.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +63,11 @@ ctl_open(const char *run_dir)
 static const char *
 ask(void *s, const char *req)
 {
-	static char buf[1 << 16];
+	static char buf[1 << 20];
 	int n;
 
 	if (zmq_send(s, req, strlen(req), 0) < 0 || (n = zmq_recv(s, buf, sizeof(buf) - 1, 0)) < 0) {
-		fprintf(stderr, "request '%s' failed: %s\n", req, zmq_strerror(zmq_errno()));
+		fprintf(stderr, "request '%.60s' failed: %s\n", req, zmq_strerror(zmq_errno()));
 		exit(1);
 	}
 	buf[n < (int)sizeof(buf) - 1 ? n : (int)sizeof(buf) - 1] = '\0';
@@ -74,6 +84,122 @@ counter(void *s, const char *name)
 	snprintf(key, sizeof(key), "\"%s\": ", name);
 	p = strstr(r, key);
 	return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static const char *
+str_field(void *s, const char *req, const char *name, char *out, size_t len)
+{
+	const char *r = ask(s, req);
+	char key[64];
+	const char *p, *e;
+
+	snprintf(key, sizeof(key), "\"%s\": ", name);
+	p = strstr(r, key);
+	out[0] = '\0';
+	if (p == NULL)
+		return out;
+	p += strlen(key);
+	if (*p == '"')
+		p++;
+	e = p + strcspn(p, "\",}");
+	snprintf(out, len, "%.*s", (int)(e - p), p);
+	return out;
+}
+
+/* One request registering PREFIX-0 .. PREFIX-(n-1) -> "v<k>". */
+static char *
+batch_request(const char *prefix, unsigned n)
+{
+	size_t cap = 64 + (size_t)n * (strlen(prefix) + 32), off;
+	char *req = malloc(cap);
+
+	if (req == NULL)
+		exit(1);
+	off = (size_t)snprintf(req, cap, "registry-register-batch\n");
+	for (unsigned k = 0; k < n; k++)
+		off += (size_t)snprintf(req + off, cap - off, "%s-%08u value-%u\n", prefix, k, k);
+	return req;
+}
+
+static int
+sub_main(int argc, char **argv)
+{
+	const char *cmd = argv[1];
+	uint64_t t0 = mono_ns(), deadline;
+	void *s[16];
+	int nodes;
+
+	if (strcmp(cmd, "batch") == 0 && argc == 5) {
+		char *req = batch_request(argv[3], (unsigned)atoi(argv[4]));
+		const char *r;
+
+		s[0] = ctl_open(argv[2]);
+		r = ask(s[0], req);
+		printf("%.3f %s\n", (mono_ns() - t0) / 1e6, r);
+		free(req);
+		return strstr(r, "\"ok\": true") != NULL ? 0 : 1;
+	}
+	if (strcmp(cmd, "sum") == 0 && argc >= 4) {
+		uint64_t sum = 0;
+
+		nodes = argc - 3;
+		for (int i = 0; i < nodes && i < 16; i++) {
+			s[i] = ctl_open(argv[3 + i]);
+			sum += counter(s[i], argv[2]);
+		}
+		printf("%" PRIu64 "\n", sum);
+		return 0;
+	}
+	if (strcmp(cmd, "converge") == 0 && argc >= 5) {
+		char req[400], own[16][32];
+
+		deadline = t0 + strtoull(argv[2], NULL, 10) * 1000000u;
+		nodes = argc - 4;
+		snprintf(req, sizeof(req), "registry-get %s", argv[3]);
+		for (int i = 0; i < nodes && i < 16; i++)
+			s[i] = ctl_open(argv[4 + i]);
+		while (mono_ns() < deadline) {
+			bool same = true;
+
+			for (int i = 0; i < nodes && i < 16; i++) {
+				str_field(s[i], req, "owner", own[i], sizeof(own[i]));
+				same &= own[i][0] != '\0' && strcmp(own[i], own[0]) == 0;
+			}
+			if (same) {
+				printf("%.3f %s\n", (mono_ns() - t0) / 1e6, own[0]);
+				return 0;
+			}
+		}
+		printf("timeout");
+		for (int i = 0; i < nodes && i < 16; i++)
+			printf(" %s", own[i][0] ? own[i] : "-");
+		printf("\n");
+		return 1;
+	}
+	if (strcmp(cmd, "equal") == 0 && argc >= 4) {
+		char dg[16][32];
+
+		deadline = t0 + strtoull(argv[2], NULL, 10) * 1000000u;
+		nodes = argc - 3;
+		for (int i = 0; i < nodes && i < 16; i++)
+			s[i] = ctl_open(argv[3 + i]);
+		while (mono_ns() < deadline) {
+			bool same = true;
+
+			for (int i = 0; i < nodes && i < 16; i++) {
+				str_field(s[i], "status", "map_digest", dg[i], sizeof(dg[i]));
+				same &= dg[i][0] != '\0' && strcmp(dg[i], dg[0]) == 0;
+			}
+			if (same) {
+				printf("%.3f\n", (mono_ns() - t0) / 1e6);
+				return 0;
+			}
+		}
+		printf("timeout\n");
+		return 1;
+	}
+	fprintf(stderr, "amil-registry-bench: bad subcommand (see the file comment)\n");
+	return 64;
 }
 
 static int
@@ -93,6 +219,11 @@ main(int argc, char **argv)
 	uint64_t *lat, base, t0, t_last, t_all;
 	char req[256];
 
+	if (argc >= 2 && (strcmp(argv[1], "batch") == 0 || strcmp(argv[1], "sum") == 0 ||
+			  strcmp(argv[1], "converge") == 0 || strcmp(argv[1], "equal") == 0)) {
+		ctx = zmq_ctx_new();
+		return sub_main(argc, argv);
+	}
 	if (argc < 5 || nodes > 16) {
 		fprintf(stderr, "usage: amil-registry-bench RUN_DIR_1 RUN_DIR_2 [...] SINGLE BULK\n");
 		return 64;
@@ -124,13 +255,15 @@ main(int argc, char **argv)
 		fflush(stdout);
 	}
 	base = counter(s[0], "registry_names");
-	t0 = mono_ns();
-	for (unsigned k = 0; k < bulk; k++) {
-		snprintf(req, sizeof(req), "registry-register bench/bulk-%08u node-1-value-%u", k, k);
-		if (strstr(ask(s[0], req), "\"ok\"") == NULL)
+	{
+		char *breq = batch_request("bench/bulk", bulk);
+
+		t0 = mono_ns();
+		if (strstr(ask(s[0], breq), "\"ok\": true") == NULL)
 			return 1;
+		t_last = mono_ns();
+		free(breq);
 	}
-	t_last = mono_ns();
 	for (int i = 1; i < nodes; i++)
 		while (counter(s[i], "registry_names") < base + bulk)
 			;
