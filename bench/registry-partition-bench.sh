@@ -166,7 +166,7 @@ for r in $(seq "$RUNS"); do
   "$RB" equal 10000 $(runs 1 2 3) >/dev/null || echo "  run $r: not equal before the failure"
   v=$(( 1 + (r - 1) % 3 ))
   kill -KILL "${pid_of[$v]}"; wait "${pid_of[$v]}" 2>/dev/null || true
-  sleep 3.5          # detection (~0.7 s) + grace (2 s)
+  sleep 4            # detection (~0.7 s) + grace (2 s) + a reaping round (0.5 s)
   ok=1
   for o in 1 2 3; do
     [ "$o" = "$v" ] && continue

@@ -425,6 +425,15 @@ ask_and_print(struct amil_ctl_ipc *ipc, const struct command *c, const char *req
 	}
 	rc = amil_ctl_reply_check(amil_json_root(doc), err, sizeof(err));
 	code = rc == 0 ? EX_OK : rc == -EREMOTEIO ? EX_DAEMON_ERROR : EX_PROTOCOL;
+	/* A batch that refused some of its lines answered, but not all went
+	 * through: exit 1, and say which line first. */
+	if (rc == 0 && amil_json_type(amil_json_get(amil_json_root(doc), "ok")) == AMIL_JSON_FALSE) {
+		const char *first = amil_json_str(amil_json_get(amil_json_root(doc), "first_error"));
+
+		code = EX_DAEMON_ERROR;
+		fprintf(stderr, "amilctl: not every line went through%s%s\n",
+			first != NULL ? "; first refused: " : "", first != NULL ? first : "");
+	}
 	if (opt->json) {
 		/* The reply as the daemon wrote it; under --watch one compact
 		 * line per refresh, so the output is a JSON-lines stream. */

@@ -157,7 +157,7 @@ mb_event(void *ctx, const struct amil_membership_event *e)
 	amil_events_add(d->ev, &ev);
 	/* Back (a heal, a restart): repair the registry with it at once. */
 	if ((ev.type == AMIL_EV_NODEUP || ev.type == AMIL_EV_UNSUSPECT) && d->reg != NULL)
-		amil_registry_peer_up(d->reg, e->node_id, mono_ns());
+		amil_registry_peer_up(d->reg, e->node_id, mono_ns(), ev.type == AMIL_EV_NODEUP);
 }
 
 static void

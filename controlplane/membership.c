@@ -759,7 +759,7 @@ amil_membership_config_init(struct amil_membership_config *cfg,
 			.indirect_probes = 3, .suspicion_min_ns = 150 * ms,
 			.suspicion_max_mult = 4, .suspicion_confirmations = 3,
 			.awareness_max = 8, .retransmit_mult = 4, .piggyback_max = 6,
-			.reconnect_interval_ns = 500 * ms, .reap_ns = 60000 * ms,
+			.reconnect_interval_ns = 50 * ms, .reap_ns = 60000 * ms,
 			.leave_linger_ns = 500 * ms,
 		};
 		break;

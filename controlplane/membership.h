@@ -75,7 +75,7 @@ enum amil_membership_profile {
  *   awareness_max            8         8        Lifeguard LHM ceiling
  *   retransmit_mult          4         4        x ceil(log10(n + 1))
  *   piggyback_max            6         6        1..AMIL_MWIRE_UPDATES_MAX
- *   reconnect_interval_ns    500 ms    5 s      ping a dead member; a seed that
+ *   reconnect_interval_ns    50 ms     5 s      ping a dead member; a seed that
  *                                                  has not answered: after 1, 2, 4,
  *                                                  then every 8 intervals (backoff)
  *   reap_ns                  60 s      10 min   dead/left record kept

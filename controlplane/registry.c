@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "caspaxos.h"
+#include "hlc.h"
 #include "registry.h"
 
 #define AE_INTERVAL_NS (500 * 1000000ull)   /* AP anti-entropy round with one peer */
@@ -266,9 +267,14 @@ digest_to(struct amil_registry *r, uint64_t node)
 }
 
 void
-amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_ns)
+amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_ns,
+		      bool was_dead)
 {
+	struct amil_member_info mi;
 	unsigned i;
+
+	if (was_dead && amil_membership_lookup(r->cfg.m, node, &mi) == 0 && !mi.is_self)
+		amil_transport_reconnect(r->cfg.tr, node, (const char *)mi.addr, mi.addr_len);
 
 	for (i = 0; i < r->nurgent && r->urgent[i].node != node; i++)
 		;
@@ -342,14 +348,19 @@ settle_conflicts(struct amil_registry *r)
 	r->nlost = 0;
 }
 
-/* Is @owner dead (or gone) for longer than the grace? */
+/*
+ * Is @owner dead (or gone) for longer than the grace?  *@dead_real_ns: when
+ * it was declared so, in wall-clock time.
+ */
 static bool
-owner_expired(const struct amil_registry *r, uint64_t owner, uint64_t now_mono)
+owner_expired(const struct amil_registry *r, uint64_t owner, uint64_t now_mono,
+	      uint64_t *dead_real_ns)
 {
 	struct amil_member_info mi;
 
 	if (owner == r->cfg.node_id || amil_membership_lookup(r->cfg.m, owner, &mi) != 0)
 		return false;
+	*dead_real_ns = real_ns() - (now_mono - mi.since_ns);
 	return (mi.state == AMIL_MEMBER_DEAD || mi.state == AMIL_MEMBER_LEFT) &&
 	       now_mono - mi.since_ns >= (uint64_t)r->cfg.grace_ms * 1000000u;
 }
@@ -366,8 +377,14 @@ static int
 reap_map_one(void *ctx, const struct amil_awormap_entry *e)
 {
 	struct reap_ctx *x = ctx;
+	uint64_t dead_real = 0;
 
-	if (x->n == REAP_MAX || !owner_expired(x->r, e->owner, x->now_mono))
+	if (x->n == REAP_MAX || !owner_expired(x->r, e->owner, x->now_mono, &dead_real))
+		return 0;
+	/* Only what the owner wrote before it was declared dead: an entry it
+	 * wrote later (on its side of a partition, arriving with the heal)
+	 * proves it alive, and our membership view is merely behind. */
+	if (amil_hlc_physical_ns(e->hlc) >= amil_hlc_from_ns(dead_real))
 		return 0;
 	memcpy(x->names[x->n], e->name, e->name_len);
 	x->names[x->n++][e->name_len] = '\0';
@@ -392,8 +409,11 @@ static int
 reap_cas_one(void *ctx, const char *name, size_t len, const struct amil_cas_state *st)
 {
 	struct reap_ctx *x = ctx;
+	uint64_t dead_real;
 
-	if (x->n == REAP_MAX || !owner_expired(x->r, st->owner, x->now_mono))
+	/* (A REAP round is a compare-and-remove agreed by a majority: it
+	 * removes the name only if that owner still holds it.) */
+	if (x->n == REAP_MAX || !owner_expired(x->r, st->owner, x->now_mono, &dead_real))
 		return 0;
 	memcpy(x->names[x->n], name, len);
 	x->names[x->n][len] = '\0';
@@ -416,11 +436,27 @@ reap(struct amil_registry *r, uint64_t now_mono)
 		return;
 	x.r = r;
 	x.now_mono = now_mono;
-	x.n = 0;
-	amil_awormap_foreach(r->map, reap_map_one, &x);
-	for (unsigned i = 0; i < x.n; i++)
-		if (amil_registry_map_remove(r, x.names[i]) == 0)
+	/* Every expired name now (passes of REAP_MAX; up to 64k a round), the
+	 * removals in one message per peer. */
+	for (int pass = 0; pass < 1024; pass++) {
+		x.n = 0;
+		amil_awormap_foreach(r->map, reap_map_one, &x);
+		for (unsigned i = 0; i < x.n; i++) {
+			uint8_t *delta = NULL;
+			size_t dlen = 0;
+
+			if (amil_awormap_remove(r->map, x.names[i], strlen(x.names[i]), &delta,
+						&dlen) != 0)
+				continue;
+			if (batch_add(r, delta, dlen) != 0)
+				push_delta(r, delta, dlen);
+			free(delta);
 			r->reaped++;
+		}
+		if (x.n < REAP_MAX)
+			break;
+	}
+	batch_flush(r);
 	if (r->cas == NULL || r->nreap_ops > 0)
 		return;                /* one reaping round at a time */
 	x.n = 0;

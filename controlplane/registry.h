@@ -144,8 +144,10 @@ int amil_registry_receive(struct amil_registry *r, uint64_t from, const uint8_t 
 
 /* Member @node was just seen alive (nodeup, unsuspect): exchange digests
  * with it now and a few times in the next 300 ms, so a heal converges in
- * milliseconds rather than at the next random round. */
-void amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_ns);
+ * milliseconds rather than at the next random round.  @was_dead (nodeup):
+ * its CURVE connection is made anew first (transport.h). */
+void amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_ns,
+			   bool was_dead);
 
 /* Timers: anti-entropy, reaping of dead owners' names, CP retries and
  * deadlines.  Call every loop turn. */

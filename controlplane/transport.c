@@ -724,6 +724,20 @@ amil_transport_connect(struct amil_transport *t, uint64_t to_id, const char *end
 }
 
 int
+amil_transport_reconnect(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			 size_t endpoint_len)
+{
+	int idx = allow_index(t, to_id);
+
+	if (idx >= 0 && t->peer[idx].dealer != NULL) {
+		zmq_close(t->peer[idx].dealer);
+		t->peer[idx].dealer = NULL;
+		t->c.peers--;
+	}
+	return amil_transport_connect(t, to_id, endpoint, endpoint_len);
+}
+
+int
 amil_transport_send(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 		    size_t endpoint_len, const uint8_t *buf, size_t len)
 {

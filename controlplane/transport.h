@@ -178,6 +178,17 @@ void amil_transport_set_ident_fn(struct amil_transport *t, amil_transport_ident_
 int amil_transport_connect(struct amil_transport *t, uint64_t to_id, const char *endpoint,
 			   size_t endpoint_len);
 
+/**
+ * As amil_transport_connect(), but a connection already open is closed
+ * first (what it had queued is dropped) and a new one made: after a
+ * partition the old TCP connection may sit in retransmission backoff for
+ * seconds, a new handshake takes milliseconds.  For a member that came
+ * back from dead, not for every message.
+ * @return 0, or -EINVAL (not allow-listed, bad endpoint).
+ */
+int amil_transport_reconnect(struct amil_transport *t, uint64_t to_id, const char *endpoint,
+			     size_t endpoint_len);
+
 /** Close the connection to @node_id (dead for long, or left). */
 void amil_transport_forget(struct amil_transport *t, uint64_t node_id);
 

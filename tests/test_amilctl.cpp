@@ -413,6 +413,15 @@ TEST_F(Amilctl, RegistryImportSendsTheFileAsOneRequest)
 	EXPECT_EQ(daemon_.requests().back(), "registry-register-batch\njkt/a 1\njkt/b 2\n");
 	size_t asked = daemon_.requests().size();
 
+	ASSERT_TRUE(write_file(path, "jkt/a 1\ngroup:x 2\n"));
+	daemon_.set_reply("registry-register-batch\njkt/a 1\ngroup:x 2\n",
+			  R"({"schema":1,"ok":false,"registered":1,"refused":1,"no_majority":0,)"
+			  R"("first_error":"group:x: reserved","names":1})");
+	r = run({"registry", "import", path});
+	EXPECT_EQ(r.code, 1) << "a refused line is an error";
+	EXPECT_NE(r.err.find("first refused: group:x: reserved"), std::string::npos) << r.err;
+	asked = daemon_.requests().size();
+
 	r = run({"registry", "import", out_ / "no-such-file"});
 	EXPECT_EQ(r.code, 66);
 	EXPECT_NE(r.err.find("No such file"), std::string::npos) << r.err;
