@@ -14,6 +14,7 @@
 
 #include "caspaxos.h"
 #include "hlc.h"
+#include "ownset.h"
 #include "registry.h"
 
 #define AE_INTERVAL_NS (500 * 1000000ull)   /* AP anti-entropy round with one peer */
@@ -30,6 +31,11 @@ struct amil_registry {
 	uint64_t *members;
 	struct amil_awormap *map;
 	struct amil_cas *cas;          /* CP mode only */
+	/* What this node wrote into the map and still means (ownset.h): put
+	 * back when a reap by the other side of a partition removed it. */
+	struct amil_ownset *own;
+	size_t own_checked_count;      /* map size at the last re-assertion scan */
+	uint64_t reasserted;
 	uint64_t ae_next_mono;
 	uint64_t deltas_tx, deltas_rx, states_tx, states_rx, digests_tx, batches_tx, batches_rx;
 	uint64_t bad, conflicts, reaped;
@@ -191,6 +197,7 @@ amil_registry_map_put(struct amil_registry *r, const char *key, const char *valu
 		return rc;
 	push_delta(r, delta, dlen);
 	free(delta);
+	amil_ownset_put(r->own, key, value);   /* -ENOMEM: only no re-assertion */
 	return 0;
 }
 
@@ -201,6 +208,7 @@ amil_registry_map_remove(struct amil_registry *r, const char *key)
 	size_t dlen = 0;
 	int rc = amil_awormap_remove(r->map, key, strlen(key), &delta, &dlen);
 
+	amil_ownset_del(r->own, key);
 	if (rc != 0)
 		return rc;
 	push_delta(r, delta, dlen);
@@ -289,15 +297,20 @@ amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_
 }
 
 /* Digests to peers just up: at 0, 10, 30, 70, 150, 310 ms. */
+static void reassert(struct amil_registry *r);
+
 static void
 urgent_rounds(struct amil_registry *r, uint64_t now_mono)
 {
+	bool any = false;
+
 	for (unsigned i = 0; i < r->nurgent;) {
 		if (now_mono < r->urgent[i].next_mono) {
 			i++;
 			continue;
 		}
 		digest_to(r, r->urgent[i].node);
+		any = true;
 		r->urgent[i].next_mono = now_mono + (10ull << r->urgent[i].step) * 1000000u;
 		if (++r->urgent[i].step == 6) {
 			r->urgent[i] = r->urgent[--r->nurgent];
@@ -305,6 +318,11 @@ urgent_rounds(struct amil_registry *r, uint64_t now_mono)
 		}
 		i++;
 	}
+	/* A member came back: what its side removed of ours (a reap while we
+	 * were cut off) arrives with these exchanges; put it back now rather
+	 * than at the next periodic round. */
+	if (any)
+		reassert(r);
 }
 
 static void
@@ -340,6 +358,7 @@ settle_conflicts(struct amil_registry *r)
 
 		snprintf(ev.name, sizeof(ev.name), "%s", name);
 		amil_events_add(r->cfg.ev, &ev);
+		amil_ownset_del(r->own, name);         /* the rule gave it away */
 		if (amil_awormap_resolve(r->map, name, strlen(name), &delta, &dlen) == 0) {
 			push_delta(r, delta, dlen);
 			free(delta);
@@ -371,6 +390,10 @@ struct reap_ctx {
 	char names[REAP_MAX][AMIL_AWORMAP_NAME_MAX + 1];
 	uint64_t owners[REAP_MAX];
 	unsigned n;
+	/* AP: every expired name, NUL-separated (malloc'd) */
+	char *all;
+	size_t len, cap;
+	bool oom;
 };
 
 static int
@@ -379,15 +402,30 @@ reap_map_one(void *ctx, const struct amil_awormap_entry *e)
 	struct reap_ctx *x = ctx;
 	uint64_t dead_real = 0;
 
-	if (x->n == REAP_MAX || !owner_expired(x->r, e->owner, x->now_mono, &dead_real))
+	if (!owner_expired(x->r, e->owner, x->now_mono, &dead_real))
 		return 0;
 	/* Only what the owner wrote before it was declared dead: an entry it
 	 * wrote later (on its side of a partition, arriving with the heal)
 	 * proves it alive, and our membership view is merely behind. */
 	if (amil_hlc_physical_ns(e->hlc) >= amil_hlc_from_ns(dead_real))
 		return 0;
-	memcpy(x->names[x->n], e->name, e->name_len);
-	x->names[x->n++][e->name_len] = '\0';
+	if (x->len + e->name_len + 1 > x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 4096;
+		char *p;
+
+		while (cap < x->len + e->name_len + 1)
+			cap *= 2;
+		p = realloc(x->all, cap);
+		if (p == NULL) {
+			x->oom = true;
+			return 1;      /* the rest next round */
+		}
+		x->all = p;
+		x->cap = cap;
+	}
+	memcpy(x->all + x->len, e->name, e->name_len);
+	x->all[x->len + e->name_len] = '\0';
+	x->len += e->name_len + 1;
 	return 0;
 }
 
@@ -421,6 +459,32 @@ reap_cas_one(void *ctx, const char *name, size_t len, const struct amil_cas_stat
 	return 0;
 }
 
+struct expired_ctx {
+	const struct amil_registry *r;
+	uint64_t now_mono;
+	bool any;
+};
+
+static int
+expired_one(void *ctx, const struct amil_member_info *mi)
+{
+	struct expired_ctx *x = ctx;
+	uint64_t dead_real;
+
+	x->any |= owner_expired(x->r, mi->node_id, x->now_mono, &dead_real);
+	return 0;
+}
+
+/* Is any member dead for longer than the grace? */
+static bool
+any_expired(const struct amil_registry *r, uint64_t now_mono)
+{
+	struct expired_ctx x = {.r = r, .now_mono = now_mono};
+
+	amil_membership_foreach(r->cfg.m, expired_one, &x);
+	return x.any;
+}
+
 /* The lowest alive node id removes a dead owner's names: in the map (one
  * remover, one delta; a concurrent remove elsewhere is harmless) and, in
  * CP mode, through REAP rounds (a majority must agree, so a minority
@@ -434,27 +498,25 @@ reap(struct amil_registry *r, uint64_t now_mono)
 	amil_membership_foreach(r->cfg.m, lowest_alive, &lc);
 	if (lc.lowest != r->cfg.node_id)
 		return;
+	if (!any_expired(r, now_mono))
+		return;                /* the common case: no scan at all */
 	x.r = r;
 	x.now_mono = now_mono;
-	/* Every expired name now (passes of REAP_MAX; up to 64k a round), the
-	 * removals in one message per peer. */
-	for (int pass = 0; pass < 1024; pass++) {
-		x.n = 0;
-		amil_awormap_foreach(r->map, reap_map_one, &x);
-		for (unsigned i = 0; i < x.n; i++) {
-			uint8_t *delta = NULL;
-			size_t dlen = 0;
+	x.len = 0;
+	x.oom = false;
+	/* Every expired name in one pass, the removals in one message per
+	 * peer. */
+	amil_awormap_foreach(r->map, reap_map_one, &x);
+	for (size_t off = 0; off < x.len; off += strlen(x.all + off) + 1) {
+		uint8_t *delta = NULL;
+		size_t dlen = 0;
 
-			if (amil_awormap_remove(r->map, x.names[i], strlen(x.names[i]), &delta,
-						&dlen) != 0)
-				continue;
-			if (batch_add(r, delta, dlen) != 0)
-				push_delta(r, delta, dlen);
-			free(delta);
-			r->reaped++;
-		}
-		if (x.n < REAP_MAX)
-			break;
+		if (amil_awormap_remove(r->map, x.all + off, strlen(x.all + off), &delta, &dlen) != 0)
+			continue;
+		if (batch_add(r, delta, dlen) != 0)
+			push_delta(r, delta, dlen);
+		free(delta);
+		r->reaped++;
 	}
 	batch_flush(r);
 	if (r->cas == NULL || r->nreap_ops > 0)
@@ -468,6 +530,77 @@ reap(struct amil_registry *r, uint64_t now_mono)
 				   x.owners[i], NULL, 0, &op) == 0)
 			r->reap_ops[r->nreap_ops++] = op;
 	}
+}
+
+/* 'U' from @from: an operator there unregistered one of our names. */
+static void
+receive_unregister(struct amil_registry *r, const uint8_t *buf, size_t len)
+{
+	char name[AMIL_AWORMAP_NAME_MAX + 1];
+	struct amil_awormap_entry e;
+
+	if (len < 2 || len - 1 > AMIL_AWORMAP_NAME_MAX || memchr(buf + 1, '\0', len - 1) != NULL) {
+		r->bad++;
+		return;
+	}
+	memcpy(name, buf + 1, len - 1);
+	name[len - 1] = '\0';
+	amil_ownset_del(r->own, name);
+	if (amil_awormap_lookup(r->map, name, len - 1, &e) == 0 && e.owner == r->cfg.node_id)
+		amil_registry_map_remove(r, name);
+}
+
+struct reassert_ctx {
+	struct amil_registry *r;
+	char (*gone)[AMIL_AWORMAP_NAME_MAX + 1];   /* taken by another since */
+	unsigned ngone;
+};
+
+static int
+reassert_one(void *ctx, const char *key, const char *value)
+{
+	struct reassert_ctx *x = ctx;
+	struct amil_registry *r = x->r;
+	struct amil_awormap_entry e;
+	uint8_t *delta = NULL;
+	size_t dlen = 0;
+
+	if (amil_awormap_lookup(r->map, key, strlen(key), &e) == 0) {
+		if (e.owner != r->cfg.node_id && x->ngone < REAP_MAX)
+			snprintf(x->gone[x->ngone++], AMIL_AWORMAP_NAME_MAX + 1, "%s", key);
+		return 0;
+	}
+	/* Ours, alive, and gone from the map: reaped by a side that thought
+	 * us dead.  Put it back (one message per peer for all of them). */
+	if (amil_awormap_put(r->map, real_ns(), key, strlen(key), r->cfg.node_id, value,
+			     strlen(value), &delta, &dlen) != 0)
+		return 0;
+	if (batch_add(r, delta, dlen) != 0)
+		push_delta(r, delta, dlen);
+	free(delta);
+	r->reasserted++;
+	return 0;
+}
+
+/* After a change of the map's size (a join removed something): put back
+ * our own entries that a reap removed; forget those another node took
+ * legitimately since (registered after the reap, or won a conflict). */
+static void
+reassert(struct amil_registry *r)
+{
+	static char gone[REAP_MAX][AMIL_AWORMAP_NAME_MAX + 1];
+	struct reassert_ctx x = {.r = r, .gone = gone};
+	size_t count = amil_awormap_count(r->map);
+
+	if (count == r->own_checked_count || amil_ownset_count(r->own) == 0) {
+		r->own_checked_count = count;
+		return;
+	}
+	amil_ownset_foreach(r->own, reassert_one, &x);
+	batch_flush(r);
+	for (unsigned i = 0; i < x.ngone; i++)
+		amil_ownset_del(r->own, gone[i]);
+	r->own_checked_count = amil_awormap_count(r->map);
 }
 
 /* ---- receiving ---------------------------------------------------------------- */
@@ -613,6 +746,9 @@ amil_registry_receive(struct amil_registry *r, uint64_t from, const uint8_t *buf
 		return 0;
 	case AMIL_REG_MSG_LEAVES:
 		receive_leaves(r, from, buf, len);
+		return 0;
+	case AMIL_REG_MSG_UNREGISTER:
+		receive_unregister(r, buf, len);
 		return 0;
 	case AMIL_REG_MSG_LEAF_REQ:
 		receive_leaf_req(r, from, buf, len);
@@ -875,6 +1011,8 @@ ap_register(struct amil_registry *r, const char *name, const char *value, bool b
 		push_delta(r, delta, dlen);
 	}
 	free(delta);
+	if (rc == 0)
+		amil_ownset_put(r->own, name, value);
 	return rc;
 }
 
@@ -944,6 +1082,38 @@ batch_pump(struct amil_registry *r)
 	r->batch_req = NULL;
 	r->batch_cursor = NULL;
 	return true;
+}
+
+/*
+ * AP unregister.  Our own name: removed, pushed.  Another appliance's:
+ * removed here and the owner told ('U'), so that it forgets the name too
+ * and does not put it back when it re-asserts its names after a heal; an
+ * owner that is not alive cannot be told and the name is refused (it goes
+ * by the grace rule if the owner stays dead).  Returns 1 when it wrote
+ * the reply itself.
+ */
+static int
+ap_unregister(struct amil_registry *r, const char *name, FILE *f)
+{
+	struct amil_awormap_entry e;
+	struct amil_member_info mi;
+	uint64_t owner;
+
+	if (amil_awormap_lookup(r->map, name, strlen(name), &e) != 0 || e.owner == r->cfg.node_id)
+		return amil_registry_map_remove(r, name);
+	owner = e.owner;
+	if (amil_membership_lookup(r->cfg.m, owner, &mi) != 0 || mi.state != AMIL_MEMBER_ALIVE) {
+		fprintf(f,
+			"{\"schema\": 1, \"error\": \"registered by node %" PRIu64 ", which is not "
+			"reachable now: its names go when it has been dead for the grace\"}",
+			owner);
+		return 1;
+	}
+	amil_registry_send(r, owner, AMIL_REG_MSG_UNREGISTER, (const uint8_t *)name, strlen(name));
+	amil_registry_map_remove(r, name);
+	fprintf(f, "{\"schema\": 1, \"ok\": true, \"owner_told\": %" PRIu64 ", \"names\": %zu}",
+		owner, amil_awormap_count(r->map));
+	return 1;
 }
 
 /* "registry-register-batch\nNAME VALUE\n...": many names in one request.
@@ -1106,7 +1276,9 @@ amil_registry_ctl(struct amil_registry *r, const char *cmd, const char *req, FIL
 			return 0;
 		}
 	} else {
-		rc = amil_registry_map_remove(r, name);
+		rc = ap_unregister(r, name, f);
+		if (rc == 1)
+			return 0;          /* answered */
 	}
 	if (rc != 0) {
 		error_json(f, rc == -ENOENT ? "no such name" : strerror(-rc));
@@ -1156,6 +1328,9 @@ amil_registry_new(const struct amil_registry_config *cfg, uint64_t now_mono_ns)
 	r->map = amil_awormap_new(cfg->writer_id, 5ull * 1000000000ull);
 	if (r->map == NULL)
 		goto fail_reg;
+	r->own = amil_ownset_new();
+	if (r->own == NULL)
+		goto fail_map;
 	if (cfg->mode == AMIL_REGISTRY_CP) {
 		struct amil_cas_config cc = {
 			.self = cfg->node_id,
@@ -1185,6 +1360,7 @@ amil_registry_new(const struct amil_registry_config *cfg, uint64_t now_mono_ns)
 fail_members:
 	free(r->members);
 fail_map:
+	amil_ownset_destroy(r->own);
 	amil_awormap_destroy(&r->map);
 fail_reg:
 	free(r);
@@ -1200,6 +1376,7 @@ amil_registry_destroy(struct amil_registry *r)
 		return;
 	amil_cas_destroy(r->cas);
 	amil_awormap_destroy(&r->map);
+	amil_ownset_destroy(r->own);
 	free(r->members);
 	free(r->bbuf);
 	free(r->batch_req);
@@ -1237,6 +1414,7 @@ amil_registry_tick(struct amil_registry *r, uint64_t now_mono_ns)
 		return;
 	anti_entropy(r);
 	reap(r, now_mono_ns);
+	reassert(r);
 	r->ae_next_mono = now_mono_ns + AE_INTERVAL_NS;
 }
 
@@ -1282,4 +1460,5 @@ amil_registry_stats_get(const struct amil_registry *r, struct amil_registry_stat
 	out->bad = r->bad;
 	out->conflicts = r->conflicts;
 	out->reaped = r->reaped;
+	out->reasserted = r->reasserted;
 }

@@ -26,8 +26,12 @@
  * Anti-entropy (AP map: every 500 ms a digest to one random alive peer;
  * CP learned view: caspaxos.c's own round) repairs anything a push lost.
  * Names of an owner dead (or left) for longer than the grace are removed:
- * in AP mode by the lowest alive node id, in CP mode by a REAP round that
- * needs a majority like any other change.
+ * in AP mode by the lowest alive node id (only what it wrote before it was
+ * declared dead), in CP mode by a REAP round that needs a majority like
+ * any other change.  An owner that was only cut off (a partition longer
+ * than the grace) puts its entries back when the removal reaches it with
+ * the heal (AP; it keeps what it wrote in ownset.h), so nothing an alive
+ * appliance registered is lost.
  *
  * Thread-safety: one thread (the daemon's loop).
  */
@@ -57,6 +61,7 @@ extern "C" {
 #define AMIL_REG_MSG_BATCH        'M'   /* n x (u32 length, delta) */
 #define AMIL_REG_MSG_LEAVES       'L'   /* leaf hashes of differing buckets */
 #define AMIL_REG_MSG_LEAF_REQ     'Q'   /* leaf mask: send your state of these */
+#define AMIL_REG_MSG_UNREGISTER   'U'   /* name: an operator elsewhere removed it */
 #define AMIL_REG_MSG_CAS          'X'   /* caspaxos.c */
 
 /* Map keys reserved for groups ("group:<group>:<node>") and campaign
@@ -93,6 +98,7 @@ struct amil_registry_stats {
 	size_t map_entries, map_memory_bytes;
 	uint64_t deltas_tx, deltas_rx, states_tx, states_rx, digests_tx, batches_tx, batches_rx;
 	uint64_t bad, conflicts, reaped;
+	uint64_t reasserted;           /* own entries put back after a reap by the other side */
 	uint64_t map_root;             /* the map's digest root: equal maps, equal roots */
 	/* CP mode only */
 	uint64_t cp_ops_ok, cp_ops_refused, cp_ops_timeout, cp_nacks, cp_retries, cp_bad;

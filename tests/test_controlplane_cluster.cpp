@@ -673,6 +673,11 @@ TEST_F(Cluster, RegistryNamesReachEveryMemberAndConflictsResolveAlike)
 		sleep_ms(5);
 	EXPECT_EQ(owner_of(1, "jkt/worker-0"), "");
 	EXPECT_EQ(owner_of(3, "jkt/worker-0"), "");
+	// The owner was told: it does not put the name back (1.5 s: three
+	// re-assertion rounds).
+	sleep_ms(1500);
+	EXPECT_EQ(owner_of(1, "jkt/worker-0"), "") << "the owner re-asserted an unregistered name";
+	EXPECT_EQ(owner_of(2, "jkt/worker-0"), "");
 
 	// Unique: a name another appliance owns is refused.
 	Json taken = query_json(2, "registry-register jkt/worker-5 mine");

@@ -390,6 +390,46 @@ TEST_F(NetnsCluster, RegistryConflictAcrossAPartitionResolvesAlikeOnHeal)
 		    o1.c_str());
 }
 
+// AP mode, a partition longer than the grace: the two declare the third
+// dead and remove its names; it is alive, and when the heal brings it the
+// removal it puts them back.  Nothing an alive appliance registered is lost.
+TEST_F(NetnsCluster, ApNamesOfACutOffApplianceComeBackWithTheHeal)
+{
+	ASSERT_NO_FATAL_FAILURE(start_all(3, {"--registry-grace-ms", "1000"}));
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
+	ASSERT_NE(ctl(3, "registry-register sby/gateway three").find("\"ok\": true"), std::string::npos);
+	ASSERT_NE(ctl(1, "group-join ID-SBY").find("\"ok\": true"), std::string::npos);
+	ASSERT_NE(ctl(3, "group-join ID-SBY").find("\"ok\": true"), std::string::npos);
+	int64_t t0 = now_ms();
+	while (now_ms() - t0 < 5000 && owner(1, "sby/gateway") != "3")
+		sleep_ms(20);
+	ASSERT_EQ(owner(1, "sby/gateway"), "3");
+	ASSERT_NO_FATAL_FAILURE(nft_drop(3, "ip saddr { 198.18.1.1, 198.18.1.2 }"));
+	must({ip_, "netns", "exec", ns_[2], nft_, "add rule inet amiltest output ip daddr { 198.18.1.1, "
+						 "198.18.1.2 } drop"});
+	ASSERT_TRUE(all_see({1, 2}, {3}, "dead", 10000));
+	t0 = now_ms();
+	while (now_ms() - t0 < 5000 && owner(1, "sby/gateway") != "")
+		sleep_ms(50);
+	EXPECT_EQ(owner(1, "sby/gateway"), "") << "the grace rule did not remove the name";
+	EXPECT_EQ(owner(3, "sby/gateway"), "3");
+	nft_clear(3);
+	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 20000));
+	t0 = now_ms();
+	while (now_ms() - t0 < 10000 &&
+	       (owner(1, "sby/gateway") != "3" || owner(2, "sby/gateway") != "3" ||
+		owner(3, "sby/gateway") != "3"))
+		sleep_ms(20);
+	EXPECT_EQ(owner(1, "sby/gateway"), "3");
+	EXPECT_EQ(owner(2, "sby/gateway"), "3");
+	EXPECT_EQ(owner(3, "sby/gateway"), "3") << "the owner lost its own name";
+	std::printf("[ netns ] a cut-off appliance's name back everywhere %lld ms after the heal\n",
+		    (long long)(now_ms() - t0));
+	std::string g = ctl(2, "groups ID-SBY");
+	EXPECT_NE(g.find("\"node_id\": 3"), std::string::npos) << g;
+	EXPECT_NE(g.find("\"node_id\": 1"), std::string::npos) << g;
+}
+
 // CP mode (like :global, but partition-safe): a registration needs a
 // majority of the configured cluster (3 of 5).  Across {1,2}|{3,4,5} the
 // minority refuses and reports itself degraded, the majority goes on, and
