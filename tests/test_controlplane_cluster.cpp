@@ -29,6 +29,7 @@
 #include "integration_child.h"
 #include "integration_json.h"
 #include "amil_ledger_format.h"
+#include "integration_traffic.h"
 
 using namespace itest;
 
@@ -937,6 +938,132 @@ TEST_F(Cluster, CampaignTotalsAreTheSumOfTheLedgers)
 		sleep_ms(50);
 	EXPECT_EQ(row(1, 8), "3 50040 1250 2");
 	EXPECT_EQ(row(2, 7), want7) << "nothing counted twice";
+}
+
+// Campaign totals against two real data planes: each reads its own capture
+// of signed donations (net_pcap, retransmits among them), records them in
+// its ledger, and its control plane counts that ledger.  Every appliance's
+// `campaigns` must equal the sums of what the two data planes accepted -
+// per campaign as sent, and in total as the data planes count them.
+TEST_F(Cluster, CampaignTotalsEqualTheDataPlanesCounts)
+{
+	const char *dp = getenv("AMIL_DATAPLANE");
+	if (dp == nullptr || *dp == '\0')
+		GTEST_SKIP() << "AMIL_DATAPLANE not set";
+	ASSERT_NO_FATAL_FAILURE(make_nodes(2, 2));
+	ASSERT_TRUE(write_file(dir_ / "centers.txt", centers_text()));
+	std::map<uint32_t, std::pair<uint64_t, __int128>> want;   // campaign -> count, amount
+	__int128 want_levy = 0;
+	std::vector<std::unique_ptr<Child>> dps;
+	for (int k = 1; k <= 2; k++) {
+		Traffic t(250);
+		const uint32_t centers[] = {1001, 1002, 4000000000u};
+		for (unsigned i = 0; i < 300; i++) {
+			uint32_t c = centers[i % 3];
+			int64_t amount = 1000 + 7919 * (int64_t)i + 100000 * k;
+			amil_donation d = Traffic::don(c, 1000 * (uint64_t)k + i, "IDR", 0, amount);
+
+			t.accepted("donation", Traffic::flow4(1 + i % 5), d);
+			want[d.campaign_id].first++;
+			want[d.campaign_id].second += amount;
+			want_levy += amil_levy_minor(amount, 250);
+			if (i % 10 == 0)
+				t.duplicate("retransmit", Traffic::flow4(1 + i % 5), d);
+		}
+		std::string rx = dir_ / ("in" + std::to_string(k) + ".pcap");
+		ASSERT_EQ(write_pcap(rx, t.frames()), "");
+		std::string prefix = "amil-cp-camp-" + std::to_string(getpid()) + "-" + std::to_string(k);
+		Watchdog::get().add_path(dpdk_run_dir(prefix));
+		auto c = std::make_unique<Child>();
+		ASSERT_EQ(c->start({dp, "-l", std::to_string(k - 1), "--no-huge", "-m", "256", "--no-pci",
+				    "--file-prefix", prefix, "--log-level=lib.eal:warning", "--vdev",
+				    "net_pcap0,rx_pcap=" + rx + ",tx_pcap=" +
+					    (dir_ / ("out" + std::to_string(k) + ".pcap")),
+				    "--", "--ip", kOurIp4, "--centers", dir_ / "centers.txt", "--node-id",
+				    std::to_string(k), "--ledger-dir", dir_ / ("ledger" + std::to_string(k)),
+				    "--ctl-sock", dir_ / ("dp" + std::to_string(k) + ".sock")},
+				   dir_ / ("dp" + std::to_string(k) + ".out"),
+				   dir_ / ("dp" + std::to_string(k) + ".err")),
+			  "");
+		Watchdog::get().add_pid(c->pid());
+		dps.push_back(std::move(c));
+	}
+	for (int k = 1; k <= 2; k++) {
+		int64_t end = now_ms() + 30000;
+		while (read_file(dir_ / ("dp" + std::to_string(k) + ".out")).find("serving") ==
+		       std::string::npos) {
+			ASSERT_FALSE(dps[k - 1]->poll_exit())
+				<< read_file(dir_ / ("dp" + std::to_string(k) + ".err"));
+			ASSERT_LT(now_ms(), end);
+			sleep_ms(20);
+		}
+		ASSERT_NO_FATAL_FAILURE(
+			start(k, {"--ledger-dir", dir_ / ("ledger" + std::to_string(k)), "--dataplane-ctl",
+				  "ipc://" + (dir_ / ("dp" + std::to_string(k) + ".sock"))}));
+	}
+	for (int who = 1; who <= 2; who++)
+		ASSERT_GE(wait_state({1, 2}, who, "alive", 10000), 0);
+	// The data planes' own counts, once both took in their whole capture.
+	uint64_t dp_accepted = 0, dp_dup = 0;
+	__int128 dp_amount = 0, dp_levy = 0;
+	for (int k = 1; k <= 2; k++) {
+		int64_t end = now_ms() + 20000;
+		Json ds;
+		while (now_ms() < end) {
+			ds = query_json(k, "dataplane-stats");
+			const Json *a = ds.path("stats.total.accepted");
+			if (a != nullptr && a->text == "300")
+				break;
+			sleep_ms(100);
+		}
+		ASSERT_NE(ds.path("stats.total.accepted"), nullptr) << query(k, "dataplane-stats");
+		ASSERT_EQ(ds.path("stats.total.accepted")->text, "300");
+		dp_accepted += 300;
+		dp_dup += std::stoull(ds.path("stats.total.duplicate")->text);
+		for (const auto &c : ds.path("stats.currencies")->arr) {
+			dp_amount += (__int128)std::stoll(c.get("amount_minor")->text);
+			dp_levy += (__int128)std::stoll(c.get("levy_minor")->text);
+		}
+	}
+	EXPECT_EQ(dp_dup, 60u);
+	EXPECT_TRUE(dp_levy == want_levy) << "the data planes' levies differ from 2.5 % floored";
+	auto sums = [&](int node, std::map<uint32_t, std::pair<uint64_t, __int128>> *rows,
+			uint64_t *count, __int128 *amount, __int128 *levy) {
+		Json j = query_json(node, "campaigns");
+		rows->clear();
+		*count = 0;
+		*amount = *levy = 0;
+		if (j.get("campaigns") == nullptr)
+			return;
+		for (const auto &c : j.get("campaigns")->arr) {
+			uint64_t n = std::stoull(c.get("count")->text);
+			__int128 a = (__int128)std::stoll(c.get("amount_minor")->text);
+			(*rows)[(uint32_t)std::stoul(c.get("campaign")->text)] = {n, a};
+			*count += n;
+			*amount += a;
+			*levy += (__int128)std::stoll(c.get("levy_minor")->text);
+		}
+	};
+	for (int node = 1; node <= 2; node++) {
+		std::map<uint32_t, std::pair<uint64_t, __int128>> rows;
+		uint64_t count = 0;
+		__int128 amount = 0, levy = 0;
+		int64_t end = now_ms() + 10000;
+		while (now_ms() < end) {
+			sums(node, &rows, &count, &amount, &levy);
+			if (count == dp_accepted)
+				break;
+			sleep_ms(50);
+		}
+		EXPECT_EQ(count, dp_accepted) << "node " << node << ": " << query(node, "campaigns");
+		EXPECT_TRUE(amount == dp_amount) << "node " << node << ": amounts differ";
+		EXPECT_TRUE(levy == dp_levy) << "node " << node << ": levies differ";
+		EXPECT_TRUE(rows == want) << "node " << node << ": per-campaign rows differ";
+	}
+	for (auto &c : dps) {
+		c->signal(SIGTERM);
+		c->wait_exit(10000);
+	}
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)
