@@ -354,40 +354,68 @@ TEST_F(NetnsCluster, PartitionTwoThreeIsSeenOnBothSidesAndHeals)
 		    (long long)(now_ms() - t0));
 }
 
-// AP mode across a partition: both sides register the same name; after the
-// heal every member agrees on one owner and the loser's owner is told.
+// AP mode across a partition {1,2} | {3,4,5}: both sides register the
+// same names (and names of their own); after the heal every member holds
+// every name, agrees on one owner for each, and each loser's owner is told.
 TEST_F(NetnsCluster, RegistryConflictAcrossAPartitionResolvesAlikeOnHeal)
 {
-	ASSERT_NO_FATAL_FAILURE(start_all(3));
-	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 15000));
-	ASSERT_NO_FATAL_FAILURE(nft_drop(3, "ip saddr { 198.18.1.1, 198.18.1.2 }"));
-	must({ip_, "netns", "exec", ns_[2], nft_, "add rule inet amiltest output ip daddr { 198.18.1.1, "
-						 "198.18.1.2 } drop"});
-	ASSERT_TRUE(all_see({1, 2}, {3}, "dead", 10000));
-	ASSERT_NE(ctl(1, "registry-register jkt/leader side-a").find("\"ok\": true"), std::string::npos)
-		<< ctl(1, "registry-list");
-	ASSERT_NE(ctl(3, "registry-register jkt/leader side-b").find("\"ok\": true"), std::string::npos);
-	nft_clear(3);
-	ASSERT_TRUE(all_see({1, 2, 3}, {1, 2, 3}, "alive", 20000));
-	std::string o1, o2, o3;
-	int64_t t0 = now_ms();
-	while (now_ms() - t0 < 10000) {
-		o1 = owner(1, "jkt/leader"), o2 = owner(2, "jkt/leader"), o3 = owner(3, "jkt/leader");
-		if (!o1.empty() && o1 == o2 && o2 == o3)
-			break;
-		sleep_ms(50);
+	ASSERT_NO_FATAL_FAILURE(start_all(5));
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 15000));
+	for (int i : {1, 2}) {
+		ASSERT_NO_FATAL_FAILURE(nft_drop(i, "ip saddr { 198.18.1.3, 198.18.1.4, 198.18.1.5 }"));
+		must({ip_, "netns", "exec", ns_[i - 1], nft_, "add rule inet amiltest output ip daddr { "
+							 "198.18.1.3, 198.18.1.4, 198.18.1.5 } drop"});
 	}
-	ASSERT_FALSE(o1.empty());
-	EXPECT_EQ(o1, o2);
-	EXPECT_EQ(o2, o3) << "the heal resolved the conflict differently on different members";
-	int loser = o1 == "1" ? 3 : 1;
-	t0 = now_ms();
-	while (now_ms() - t0 < 5000 && count_in_log(loser, "\"type\": \"name_conflict\"") == 0)
-		sleep_ms(50);
-	EXPECT_GE(count_in_log(loser, "\"type\": \"name_conflict\", \"node_id\": " + o1), 1)
-		<< read_file(dir_ / ("ev" + std::to_string(loser) + ".jsonl"));
-	std::printf("[ netns ] registry conflict across the partition: owner %s everywhere after the heal\n",
-		    o1.c_str());
+	ASSERT_TRUE(all_see({1, 2}, {3, 4, 5}, "dead", 10000));
+	ASSERT_TRUE(all_see({3, 4, 5}, {1, 2}, "dead", 10000));
+	const std::vector<std::string> both = {"jkt/leader", "jkt/ledger", "sby/leader"};
+	for (const auto &n : both) {
+		ASSERT_NE(ctl(1, "registry-register " + n + " side-a").find("\"ok\": true"), std::string::npos)
+			<< ctl(1, "registry-list");
+		ASSERT_NE(ctl(4, "registry-register " + n + " side-b").find("\"ok\": true"), std::string::npos);
+	}
+	ASSERT_NE(ctl(2, "registry-register only/a two").find("\"ok\": true"), std::string::npos);
+	ASSERT_NE(ctl(5, "registry-register only/b five").find("\"ok\": true"), std::string::npos);
+	for (int i : {1, 2})
+		nft_clear(i);
+	ASSERT_TRUE(all_see(all5_, all5_, "alive", 20000));
+	int64_t t0 = now_ms();
+	std::vector<std::string> names = both;
+	names.push_back("only/a");
+	names.push_back("only/b");
+	std::map<std::string, std::string> winner;
+	for (;;) {
+		bool same = true;
+		for (const auto &n : names) {
+			std::string o = owner(1, n);
+			for (int i = 2; i <= 5; i++)
+				same = same && !o.empty() && owner(i, n) == o;
+			winner[n] = o;
+		}
+		if (same || now_ms() - t0 > 10000)
+			break;
+		sleep_ms(20);
+	}
+	std::printf("[ netns ] registry 2|3 heal: 5 names alike on all 5 members %lld ms after "
+		    "the members saw each other again\n", (long long)(now_ms() - t0));
+	for (const auto &n : names)
+		for (int i = 1; i <= 5; i++)
+			EXPECT_EQ(owner(i, n), winner[n]) << n << " on node " << i;
+	EXPECT_EQ(winner["only/a"], "2");
+	EXPECT_EQ(winner["only/b"], "5");
+	for (const auto &n : both) {
+		ASSERT_TRUE(winner[n] == "1" || winner[n] == "4") << n << ": " << winner[n];
+		int loser = winner[n] == "1" ? 4 : 1;
+		t0 = now_ms();
+		while (now_ms() - t0 < 5000 &&
+		       count_in_log(loser, "\"type\": \"name_conflict\", \"node_id\": " + winner[n] +
+						   ", \"name\": \"" + n + "\"") == 0)
+			sleep_ms(50);
+		EXPECT_GE(count_in_log(loser, "\"type\": \"name_conflict\", \"node_id\": " + winner[n] +
+						  ", \"name\": \"" + n + "\""),
+			  1)
+			<< read_file(dir_ / ("ev" + std::to_string(loser) + ".jsonl"));
+	}
 }
 
 // AP mode, a partition longer than the grace: the two declare the third
