@@ -10,6 +10,10 @@
  * learner half (learned ballot + state) and a pointer to this node's
  * operation on the name, if any, which is how replies find their
  * operation: (name, ballot) identifies it, so messages carry no op id.
+ * Records with a learned entry are also on their anti-entropy bucket's
+ * list (struct amil_cas.blist), so an answer walks only the buckets that
+ * differ; the 65536 leaf hashes (512 KiB) and 256 bucket hashes are sums
+ * updated by learn(), the one place a learned entry changes.
  *
  * Self.  The proposer talks to its own acceptor through the same messages
  * as to the others, delivered through an inbox drained at the end of every
@@ -62,10 +66,13 @@ static inline void st64(uint8_t *p, uint64_t v) { v = htobe64(v); memcpy(p, &v, 
 #define MSG_MAX          2048               /* any single-name message */
 #define STATE_FIX        19                 /* present, owner, version, len */
 #define LOG_REC_MAX      (1 + 1 + 255 + 32 + STATE_FIX + AMIL_CAS_VALUE_MAX)
-#define DIGEST_LEN       (3 + 1 + 8 + 32)
+#define BUCKETS          AMIL_CAS_BUCKETS
+#define PER_BUCKET       AMIL_CAS_LEAVES_PER_BUCKET
+#define LEAF_REC_MAX     (2 + 8 * PER_BUCKET)  /* bucket, kind, leaf hashes */
 
 static const uint8_t log_magic[8] = { 'A', 'M', 'I', 'L', 'C', 'A', 'S', 1 };
 static const uint8_t name_key[crypto_shorthash_siphash24_KEYBYTES] = "amil-cas-names!";
+static const uint8_t entry_key[crypto_shorthash_siphash24_KEYBYTES] = "amil-cas-entry!";
 
 struct ballot {
 	uint64_t round, node;   /* (0, 0): none */
@@ -91,10 +98,11 @@ struct op;
 
 struct rec {
 	struct rec *hnext;
+	struct rec *bnext;       /* next learned entry of the same bucket */
 	struct op *op;           /* this node's operation on the name, or NULL */
 	struct ballot promised, accepted, learned;
 	struct st acc, lrn;
-	uint64_t h;
+	uint64_t h;              /* name hash: table slot (low bits), bucket/leaf (top) */
 	uint8_t len;
 	uint8_t name[];
 };
@@ -139,7 +147,14 @@ struct amil_cas {
 	size_t cap, n_recs;
 	size_t n_present;        /* learned entries present */
 	size_t n_learned;        /* learned entries with a ballot */
-	uint64_t dig[4];         /* sum of per-entry hashes, lane-wise */
+	/* Anti-entropy digest, kept up to date by learn(): sums mod 2^64 of
+	 * entry hashes per leaf and per bucket, and per bucket the learned
+	 * entries (a list through rec.bnext; never unlinked, as a learned
+	 * entry stays learned) and their number. */
+	uint64_t *leaf;          /* AMIL_CAS_LEAVES, leaf l in bucket l / 256 */
+	uint64_t bucket[BUCKETS];
+	struct rec *blist[BUCKETS];
+	uint32_t bcount[BUCKETS];
 
 	uint64_t max_round;      /* highest round seen or used */
 	uint64_t now_ns;         /* last time a caller told us */
@@ -345,12 +360,19 @@ wstate(struct wr *w, const struct sv *s)
 	wbytes(w, s->val, s->len);
 }
 
+/* The version byte of message @type: DIGEST changed format in version 2. */
+static uint8_t
+msg_version(unsigned type)
+{
+	return type == AMIL_CAS_MSG_DIGEST ? AMIL_CAS_DIGEST_VERSION : AMIL_CAS_WIRE_VERSION;
+}
+
 static void
 whdr(struct wr *w, enum amil_cas_msg type)
 {
 	w8(w, AMIL_CAS_WIRE_MARK);
 	w8(w, (uint8_t)type);
-	w8(w, AMIL_CAS_WIRE_VERSION);
+	w8(w, msg_version(type));
 }
 
 /* ---- decoding --------------------------------------------------------- */
@@ -571,55 +593,56 @@ rec_round(struct buf *b, uint64_t round)
 
 /* ---- learned view and digest ----------------------------------------- */
 
-static void
-entry_hash(const struct rec *r, struct ballot b, uint64_t lanes[4])
+static unsigned bucket_of(const struct rec *r) { return (unsigned)(r->h >> 56); }
+static unsigned leaf_of(const struct rec *r) { return (unsigned)(r->h >> 48); }
+
+/* The hash of learned entry (@r's name, @b); see caspaxos.h. */
+static uint64_t
+entry_hash(const struct rec *r, struct ballot b)
 {
-	uint8_t in[1 + 255 + 16], out[32];
+	uint8_t in[1 + 255 + 16], out[crypto_shorthash_siphash24_BYTES];
 	struct wr w = { in, 0 };
 
 	wname(&w, r->name, r->len);
 	wballot(&w, b);
-	crypto_generichash(out, sizeof(out), in, w.n, NULL, 0);
-	for (int i = 0; i < 4; i++)
-		lanes[i] = ld64(out + 8 * i);
+	crypto_shorthash_siphash24(out, in, w.n, entry_key);
+	return ld64(out);
 }
 
-/* Take (@b, @s) as @r's learned entry if @b is greater.  Keeps the digest
- * (a lane-wise sum, so independent of order) and the log up to date. */
+/* Take (@b, @s) as @r's learned entry if @b is greater.  Keeps the leaf
+ * and bucket hashes (sums, so independent of order), the bucket lists
+ * and the log up to date. */
 static int
 learn(struct amil_cas *c, struct rec *r, struct ballot b, const struct sv *s)
 {
-	uint64_t h[4];
+	unsigned bk = bucket_of(r), lf = leaf_of(r);
 	bool had = !bnone(r->learned), was = r->lrn.present;
+	uint64_t h;
 
 	if (bcmp_b(b, r->learned) <= 0)
 		return 0;
 	if (st_set(&r->lrn, s))
 		return -ENOMEM;
 	if (had) {
-		entry_hash(r, r->learned, h);
-		for (int i = 0; i < 4; i++)
-			c->dig[i] -= h[i];
+		h = entry_hash(r, r->learned);
+		c->leaf[lf] -= h;
+		c->bucket[bk] -= h;
 	} else {
 		c->n_learned++;
+		c->bcount[bk]++;
+		r->bnext = c->blist[bk];
+		c->blist[bk] = r;
 	}
 	r->learned = b;
-	entry_hash(r, b, h);
-	for (int i = 0; i < 4; i++)
-		c->dig[i] += h[i];
+	h = entry_hash(r, b);
+	c->leaf[lf] += h;
+	c->bucket[bk] += h;
 	c->n_present += (size_t)r->lrn.present - (size_t)was;
 	see_round(c, b.round);
 	/* A lost learned record costs only a catch-up later: no sync needed. */
 	if (durable(c))
 		rec_learned(&c->logbuf, r);
 	return 0;
-}
-
-static void
-digest_bytes(const struct amil_cas *c, uint8_t out[32])
-{
-	for (int i = 0; i < 4; i++)
-		st64(out + 8 * i, c->dig[i]);
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -665,56 +688,119 @@ send_nack(struct amil_cas *c, uint64_t to, const struct rec *r, struct ballot b)
 }
 
 static void
-send_digest(struct amil_cas *c, uint64_t to, bool answer)
+send_ae(struct amil_cas *c, uint64_t to, const uint8_t *msg, size_t len)
 {
-	uint8_t m[DIGEST_LEN];
+	c->stats.ae_bytes_tx += len;
+	send_to(c, to, msg, len);
+}
+
+static void
+send_digest(struct amil_cas *c, uint64_t to)
+{
+	uint8_t m[AMIL_CAS_DIGEST_LEN];
 	struct wr w = { m, 0 };
 
 	whdr(&w, AMIL_CAS_MSG_DIGEST);
-	w8(&w, answer ? 1 : 0);
 	w64(&w, c->n_learned);
-	digest_bytes(c, m + w.n);
-	w.n += 32;
-	send_to(c, to, m, w.n);
+	for (unsigned b = 0; b < BUCKETS; b++)
+		w64(&w, c->bucket[b]);
+	send_ae(c, to, m, w.n);
 }
 
-/* Every learned entry to @to, in SYNC messages of <= AMIL_CAS_SYNC_MAX. */
-static void
-send_sync(struct amil_cas *c, uint64_t to)
-{
-	uint8_t *m = malloc(AMIL_CAS_SYNC_MAX);
-	struct wr w = { m, 0 };
-	uint32_t n = 0;
+/*
+ * A SYNC or LEAVES answer being filled: records go into one buffer of
+ * AMIL_CAS_SYNC_MAX bytes, sent whenever the next record would not fit.
+ * The buffer is allocated at the first record; without memory the answer
+ * is dropped, like a lost message (the next round asks again).
+ */
+struct batch {
+	struct amil_cas *c;
+	uint64_t to;
+	enum amil_cas_msg type;  /* SYNC (count u32) or LEAVES (count u16) */
+	uint8_t *m;
+	struct wr w;
+	uint32_t n;              /* records in m */
+	bool failed;
+};
 
-	if (!m)
+static size_t
+batch_hdr(const struct batch *b)
+{
+	return b->type == AMIL_CAS_MSG_SYNC ? 3 + 4 : 3 + 2;
+}
+
+static void
+batch_send(struct batch *b)
+{
+	if (!b->n)
 		return;
-	whdr(&w, AMIL_CAS_MSG_SYNC);
-	w.n += 4;
-	for (size_t i = 0; i < c->cap; i++) {
-		for (const struct rec *r = c->tab[i]; r; r = r->hnext) {
-			if (bnone(r->learned))
-				continue;
-			size_t need_b = 1 + r->len + 16 + STATE_FIX + r->lrn.len;
-			if (w.n + need_b > AMIL_CAS_SYNC_MAX) {
-				st32(m + 3, n);
-				send_to(c, to, m, w.n);
-				c->stats.syncs_tx++;
-				w.n = 7;
-				n = 0;
-			}
-			struct sv s = sv_of(&r->lrn);
-			wname(&w, r->name, r->len);
-			wballot(&w, r->learned);
-			wstate(&w, &s);
-			n++;
+	if (b->type == AMIL_CAS_MSG_SYNC) {
+		st32(b->m + 3, b->n);
+		b->c->stats.syncs_tx++;
+		b->c->stats.sync_entries_tx += b->n;
+	} else {
+		st16(b->m + 3, (uint16_t)b->n);
+		b->c->stats.leaves_tx++;
+	}
+	send_ae(b->c, b->to, b->m, b->w.n);
+	b->w.n = batch_hdr(b);
+	b->n = 0;
+}
+
+/* Room for a record of @need bytes, or NULL (out of memory). */
+static struct wr *
+batch_room(struct batch *b, size_t need)
+{
+	if (!b->m && !b->failed) {
+		b->m = malloc(AMIL_CAS_SYNC_MAX);
+		b->failed = !b->m;
+		b->w = (struct wr){ b->m, 0 };
+		if (b->m) {
+			whdr(&b->w, b->type);
+			b->w.n = batch_hdr(b);
 		}
 	}
-	if (n) {
-		st32(m + 3, n);
-		send_to(c, to, m, w.n);
-		c->stats.syncs_tx++;
+	if (!b->m)
+		return NULL;
+	if (b->w.n + need > AMIL_CAS_SYNC_MAX)
+		batch_send(b);
+	b->n++;
+	return &b->w;
+}
+
+static void
+batch_end(struct batch *b)
+{
+	if (b->m)
+		batch_send(b);
+	free(b->m);
+	b->m = NULL;
+}
+
+/* @r's learned entry into SYNC batch @b. */
+static void
+sync_add(struct batch *b, const struct rec *r)
+{
+	struct wr *w = batch_room(b, 1 + r->len + 16 + STATE_FIX + r->lrn.len);
+	struct sv s = sv_of(&r->lrn);
+
+	if (!w)
+		return;
+	wname(w, r->name, r->len);
+	wballot(w, r->learned);
+	wstate(w, &s);
+}
+
+/* The learned entries of bucket @bk whose leaf (0..255 within the
+ * bucket) is set in @mask (NULL: all of them) into SYNC batch @b. */
+static void
+sync_bucket(struct amil_cas *c, struct batch *b, unsigned bk, const uint8_t mask[PER_BUCKET / 8])
+{
+	for (const struct rec *r = c->blist[bk]; r; r = r->bnext) {
+		unsigned l = leaf_of(r) % PER_BUCKET;
+		if (!mask || mask[l / 8] & (1u << l % 8))
+			sync_add(b, r);
 	}
-	free(m);
 }
 
 /* ---- proposer --------------------------------------------------------- */
@@ -1046,24 +1132,141 @@ on_commit(struct amil_cas *c, uint64_t from, struct rd *r)
 	return learn(c, x, b, &s);
 }
 
+/* DIGEST from @from: answer each bucket that differs (caspaxos.h). */
 static int
 on_digest(struct amil_cas *c, uint64_t from, struct rd *r)
 {
-	uint8_t flags = r8(r);
-	uint64_t count = r64(r);
-	const uint8_t *h = rbytes(r, 32);
-	uint8_t mine[32];
+	r64(r);   /* count: informational */
+	const uint8_t *h = rbytes(r, 8 * BUCKETS);
+	struct batch sync = { .c = c, .to = from, .type = AMIL_CAS_MSG_SYNC };
+	struct batch leaves = { .c = c, .to = from, .type = AMIL_CAS_MSG_LEAVES };
 
-	if (r->bad || r->off != r->n || flags > 1)
+	if (r->bad || r->off != r->n)
 		return -EBADMSG;
-	digest_bytes(c, mine);
-	if (count == c->n_learned && memcmp(h, mine, 32) == 0)
-		return 0;
 	if (from == c->self)
 		return 0;
-	send_sync(c, from);
-	if (!(flags & 1))
-		send_digest(c, from, true);
+	for (unsigned bk = 0; bk < BUCKETS; bk++) {
+		uint64_t theirs = ld64(h + 8 * bk);
+		if (theirs == c->bucket[bk])
+			continue;
+		if (theirs == 0) {
+			/* They have nothing there: all of ours is news. */
+			sync_bucket(c, &sync, bk, NULL);
+			continue;
+		}
+		bool empty = c->bcount[bk] == 0;
+		struct wr *w = batch_room(&leaves, empty ? 2 : LEAF_REC_MAX);
+		if (!w)
+			break;
+		w8(w, (uint8_t)bk);
+		w8(w, empty ? 0 : 1);
+		for (unsigned l = 0; !empty && l < PER_BUCKET; l++)
+			w64(w, c->leaf[bk * PER_BUCKET + l]);
+	}
+	batch_end(&sync);
+	batch_end(&leaves);
+	return 0;
+}
+
+/* LEAVES from @from (the peer we sent our digest to): send our entries of
+ * every leaf that differs, and ask for theirs where they have any. */
+static int
+on_leaves(struct amil_cas *c, uint64_t from, struct rd *r)
+{
+	uint16_t n = r16(r);
+	size_t start = r->off;
+	int prev = -1;
+
+	/* Check all before answering anything. */
+	for (uint16_t i = 0; i < n && !r->bad; i++) {
+		uint8_t bk = r8(r), kind = r8(r);
+		if (r->bad || (int)bk <= prev || kind > 1)
+			r->bad = true;
+		prev = bk;
+		if (kind == 1)
+			rbytes(r, 8 * PER_BUCKET);
+	}
+	if (r->bad || n == 0 || r->off != r->n)
+		return -EBADMSG;
+	if (from == c->self)
+		return 0;
+
+	/* At most n x 256 leaves wanted: 2 bytes each after the header. */
+	uint8_t *want = malloc(3 + 4 + 2 * (size_t)n * PER_BUCKET);
+	struct wr ww = { want, 3 + 4 };
+	struct batch sync = { .c = c, .to = from, .type = AMIL_CAS_MSG_SYNC };
+
+	if (!want)
+		return 0;   /* dropped, like a lost message */
+	r->off = start;
+	for (uint16_t i = 0; i < n; i++) {
+		uint8_t bk = r8(r), kind = r8(r);
+		uint8_t mask[PER_BUCKET / 8] = { 0 };
+		if (kind == 0) {
+			sync_bucket(c, &sync, bk, NULL);
+			continue;
+		}
+		bool any = false;
+		for (unsigned l = 0; l < PER_BUCKET; l++) {
+			uint64_t theirs = r64(r);
+			if (theirs == c->leaf[bk * PER_BUCKET + l])
+				continue;
+			mask[l / 8] |= (uint8_t)(1u << l % 8);
+			any = true;
+			if (theirs != 0) {
+				st16(want + ww.n, (uint16_t)(bk * PER_BUCKET + l));
+				ww.n += 2;
+			}
+		}
+		if (any && c->bcount[bk])
+			sync_bucket(c, &sync, bk, mask);
+	}
+	batch_end(&sync);
+	if (ww.n > 3 + 4) {
+		uint32_t k = (uint32_t)(ww.n - 3 - 4) / 2;
+		ww.n = 0;
+		whdr(&ww, AMIL_CAS_MSG_WANT);
+		st32(want + 3, k);
+		c->stats.wants_tx++;
+		send_ae(c, from, want, 3 + 4 + 2 * (size_t)k);
+	}
+	free(want);
+	return 0;
+}
+
+/* WANT from @from: our entries of the leaves listed. */
+static int
+on_want(struct amil_cas *c, uint64_t from, struct rd *r)
+{
+	uint32_t n = r32(r);
+	size_t start = r->off;
+	int prev = -1;
+
+	if (r->bad || n == 0 || n > AMIL_CAS_LEAVES || r->n - r->off != 2 * (size_t)n)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		int l = r16(r);
+		if (l <= prev)
+			return -EBADMSG;
+		prev = l;
+	}
+	if (from == c->self)
+		return 0;
+
+	struct batch sync = { .c = c, .to = from, .type = AMIL_CAS_MSG_SYNC };
+	uint8_t mask[PER_BUCKET / 8];
+	r->off = start;
+	/* Ascending, so each bucket's leaves are consecutive: one walk each. */
+	for (uint32_t i = 0; i < n;) {
+		unsigned bk = ld16(r->p + r->off) / PER_BUCKET;
+		memset(mask, 0, sizeof(mask));
+		for (; i < n && ld16(r->p + r->off) / PER_BUCKET == bk; i++) {
+			unsigned l = r16(r) % PER_BUCKET;
+			mask[l / 8] |= (uint8_t)(1u << l % 8);
+		}
+		sync_bucket(c, &sync, bk, mask);
+	}
+	batch_end(&sync);
 	return 0;
 }
 
@@ -1085,6 +1288,7 @@ on_sync(struct amil_cas *c, struct rd *r)
 	if (r->bad || r->off != r->n)
 		return -EBADMSG;
 	c->stats.syncs_rx++;
+	c->stats.sync_entries_rx += n;
 	r->off = start;
 	for (uint32_t i = 0; i < n; i++) {
 		size_t len;
@@ -1104,7 +1308,7 @@ handle(struct amil_cas *c, uint64_t from, const uint8_t *buf, size_t len)
 {
 	struct rd r = { buf, len, 3, false };
 
-	if (len < 3 || buf[0] != AMIL_CAS_WIRE_MARK || buf[2] != AMIL_CAS_WIRE_VERSION)
+	if (len < 3 || buf[0] != AMIL_CAS_WIRE_MARK || buf[2] != msg_version(buf[1]))
 		return -EBADMSG;
 	switch (buf[1]) {
 	case AMIL_CAS_MSG_PREPARE: return on_prepare(c, from, &r);
@@ -1115,6 +1319,8 @@ handle(struct amil_cas *c, uint64_t from, const uint8_t *buf, size_t len)
 	case AMIL_CAS_MSG_COMMIT: return on_commit(c, from, &r);
 	case AMIL_CAS_MSG_DIGEST: return on_digest(c, from, &r);
 	case AMIL_CAS_MSG_SYNC: return on_sync(c, &r);
+	case AMIL_CAS_MSG_LEAVES: return on_leaves(c, from, &r);
+	case AMIL_CAS_MSG_WANT: return on_want(c, from, &r);
 	default: return -EBADMSG;
 	}
 }
@@ -1431,7 +1637,8 @@ amil_cas_new(const struct amil_cas_config *cfg, uint64_t now_ns)
 	c->next_op_id = 1;
 	c->cap = 64;
 	c->tab = calloc(c->cap, sizeof(*c->tab));
-	if (!c->tab) {
+	c->leaf = calloc(AMIL_CAS_LEAVES, sizeof(*c->leaf));
+	if (!c->tab || !c->leaf) {
 		rc = -ENOMEM;
 		goto fail_cfg;
 	}
@@ -1466,6 +1673,7 @@ amil_cas_destroy(struct amil_cas *c)
 		}
 	}
 	free(c->tab);
+	free(c->leaf);
 	free(c->inbox.p);
 	free(c->pending.p);
 	free(c->logbuf.p);
@@ -1571,7 +1779,7 @@ amil_cas_tick(struct amil_cas *c, uint64_t now_ns)
 		for (size_t k = 0; k < c->n_members; k++) {
 			uint64_t id = c->members[(start + k) % c->n_members];
 			if (id != c->self && (!c->alive || c->alive(c->ctx, id))) {
-				send_digest(c, id, false);
+				send_digest(c, id);
 				break;
 			}
 		}

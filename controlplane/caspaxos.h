@@ -37,13 +37,33 @@
  * state is finalised before the refusal (naming the current owner) is
  * reported.
  *
- * Learned-view catch-up: every ae_interval_ns amil_cas_tick() sends a
- * DIGEST (entry count + an order-independent 32-byte hash of every learned
- * (name, ballot)) to one random member the alive callback reports alive; a
- * receiver whose digest differs answers with SYNC messages (all of its
- * learned entries, <= 256 KiB each) and its own digest, so both sides
- * converge.  A SYNC entry replaces a learned entry only with a greater
- * ballot.  Learned entries are only ever states a majority accepted.
+ * Learned-view catch-up (anti-entropy), proportional to the difference.
+ * A learned entry's bucket is the top 8 bits of a 64-bit hash of its name
+ * and its leaf the top 16 bits (the bucket, then 8 more: 256 leaves per
+ * bucket, 65536 in all); a leaf hash is the sum mod 2^64 of a 64-bit hash
+ * of (name, learned ballot) over the leaf's entries (0: empty) and a bucket
+ * hash the sum of its leaves.  Both are kept up to date on every
+ * learned-view change, never recomputed per round.  One exchange:
+ *   A -> B  DIGEST: every ae_interval_ns amil_cas_tick() sends the count
+ *           and the 256 bucket hashes to one random member the alive
+ *           callback reports alive;
+ *   B -> A  for each bucket that differs: where A's bucket hash is 0 (A
+ *           has nothing there) B's entries of the bucket (SYNC); else
+ *           B's 256 leaf hashes of the bucket, or "empty" (LEAVES);
+ *   A -> B  for each leaf that differs: A's entries of the leaf (SYNC),
+ *           and the list of those differing leaves where B has entries
+ *           (WANT);
+ *   B -> A  B's entries of the wanted leaves (SYNC).
+ * So both views converge in one exchange, and what travels is 2 KiB per
+ * differing bucket plus the entries of the differing leaves (about 1.5
+ * names per leaf at 100k names), not the view.  A SYNC entry replaces a
+ * learned entry only with a greater ballot.  Learned entries are only ever
+ * states a majority accepted.  (A bucket whose entry hashes sum to 0 by
+ * chance, probability 2^-64, is taken for empty by a peer.)  The hashes
+ * are part of the protocol: the name hash is SipHash-2-4 of the name bytes
+ * under the 16-byte key "amil-cas-names!\0", the entry hash SipHash-2-4 of
+ * (name_len u8, name, ballot) as on the wire under "amil-cas-entry!\0",
+ * both outputs read as big-endian u64.
  *
  * Durability.  An acceptor must not forget a promise or an accept.  With a
  * log_path the acceptor state, the learned view and the proposer's highest
@@ -59,8 +79,8 @@
  * name per node (a second operation on a name this node is already working
  * on gets -EBUSY; the caller retries after the first one's done callback).
  *
- * Wire format (integers big-endian, version 1).  Every message:
- *    0 'X' (0x58)   1 type   2 version (1)
+ * Wire format (integers big-endian).  Every message:
+ *    0 'X' (0x58)   1 type   2 version (1; DIGEST: 2)
  * then per type ("name" = name_len u8 (1..255) + name bytes without NUL;
  * "ballot" = round u64 (1..2^62) + node u64 (a member); "state" = present
  * u8 (0/1), owner u64 (0 iff absent), version u64, value_len u16 (<= 1024,
@@ -71,9 +91,20 @@
  *    4 ACCEPTED  name, ballot
  *    5 NACK      name, ballot, promised ballot
  *    6 COMMIT    name, ballot, state           (ballot.node == sender)
- *    7 DIGEST    flags u8 (bit 0: an answer), count u64, hash 32 bytes
+ *    7 DIGEST    (version 2) count u64 (learned entries), 256 x bucket
+ *                hash u64 (bucket 0 first); 2059 bytes in all.  Version
+ *                1 (count + one 32-byte hash) is refused (-EBADMSG), so
+ *                during a rolling upgrade old and new nodes do not catch
+ *                up with each other; every other message is unchanged.
+ *                The count is informational (a view's size at a glance).
  *    8 SYNC      n u32, n x (name, ballot, state)
+ *    9 LEAVES    n u16 (1..256), n x (bucket u8, kind u8: 0 = empty, no
+ *                more; 1 = 256 x leaf hash u64 follow), buckets strictly
+ *                ascending
+ *   10 WANT      n u32 (1..65536), n x leaf u16, strictly ascending
  * nothing after the last field.  Anything else is -EBADMSG and counted.
+ * SYNC and LEAVES messages are at most AMIL_CAS_SYNC_MAX bytes each (an
+ * answer is split over as many as it needs).
  *
  * Threads: an amil_cas belongs to one thread (the daemon's actor); no call
  * locks.  The callbacks run on that thread, from inside the calls named in
@@ -98,7 +129,12 @@ extern "C" {
 #define AMIL_CAS_MEMBERS_MAX  64        /* configured cluster size */
 #define AMIL_CAS_WIRE_MARK    'X'       /* first byte of every message */
 #define AMIL_CAS_WIRE_VERSION 1
-#define AMIL_CAS_SYNC_MAX     (256 * 1024)  /* bytes per SYNC message */
+#define AMIL_CAS_DIGEST_VERSION 2       /* DIGEST only: bucketed */
+#define AMIL_CAS_SYNC_MAX     (256 * 1024)  /* bytes per SYNC / LEAVES message */
+#define AMIL_CAS_BUCKETS      256       /* anti-entropy buckets (top 8 bits) */
+#define AMIL_CAS_LEAVES_PER_BUCKET 256  /* leaves per bucket (next 8 bits) */
+#define AMIL_CAS_LEAVES       (AMIL_CAS_BUCKETS * AMIL_CAS_LEAVES_PER_BUCKET)
+#define AMIL_CAS_DIGEST_LEN   (3 + 8 + 8 * AMIL_CAS_BUCKETS)   /* bytes */
 
 enum amil_cas_msg {
 	AMIL_CAS_MSG_PREPARE = 1,
@@ -109,6 +145,8 @@ enum amil_cas_msg {
 	AMIL_CAS_MSG_COMMIT = 6,
 	AMIL_CAS_MSG_DIGEST = 7,
 	AMIL_CAS_MSG_SYNC = 8,
+	AMIL_CAS_MSG_LEAVES = 9,
+	AMIL_CAS_MSG_WANT = 10,
 };
 
 struct amil_cas;
@@ -239,6 +277,9 @@ struct amil_cas_stats {
 	uint64_t syncs_tx, syncs_rx;  /* SYNC messages */
 	uint64_t log_bytes;      /* current log file size */
 	uint64_t log_syncs;      /* fdatasync() calls */
+	uint64_t sync_entries_tx, sync_entries_rx;  /* entries in SYNC messages */
+	uint64_t leaves_tx, wants_tx;  /* LEAVES / WANT messages sent */
+	uint64_t ae_bytes_tx;    /* DIGEST + SYNC + LEAVES + WANT bytes sent */
 };
 void amil_cas_stats_get(const struct amil_cas *c, struct amil_cas_stats *out);
 

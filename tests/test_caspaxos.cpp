@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -105,9 +106,17 @@ Show(const State &s)
 
 // ---- hand-made wire messages ----------------------------------------------
 
+// The version byte every message of @type carries (DIGEST is at 2).
+uint8_t
+Version(uint8_t type)
+{
+	return type == AMIL_CAS_MSG_DIGEST ? AMIL_CAS_DIGEST_VERSION : AMIL_CAS_WIRE_VERSION;
+}
+
 struct Enc {
 	Bytes b;
-	explicit Enc(uint8_t type) { b = { 'X', type, 1 }; }
+	explicit Enc(uint8_t type) { b = { 'X', type, Version(type) }; }
+	Enc(uint8_t type, uint8_t version) { b = { 'X', type, version }; }
 	Enc &u8(uint8_t v) { b.push_back(v); return *this; }
 	Enc &u16(uint16_t v) { u8(v >> 8); return u8(v & 0xff); }
 	Enc &u32(uint32_t v) { u16(v >> 16); return u16(v & 0xffff); }
@@ -665,6 +674,255 @@ TEST(CasPaxos, AntiEntropyManySyncMessages)
 	EXPECT_GE(st.syncs_rx, 3u);   // 600 KB of entries: at least 3 messages
 }
 
+// Once converged, anti-entropy costs one DIGEST per round and nothing else.
+TEST(CasPaxos, ConvergedAntiEntropySendsOnlyDigests)
+{
+	Sim s(3, 8, "", 500 * kMs, 20 * kMs);
+	s.Partition({ 0, 0, 1 });
+	for (int i = 0; i < 300; i++) {
+		uint64_t id;
+		ASSERT_EQ(s.Op(i % 2, AMIL_CAS_REGISTER, "c" + std::to_string(i), s.Id(i % 2), "v", &id), 0);
+		if (i % 8 == 7)
+			s.RunFor(20 * kMs);
+	}
+	s.RunFor(500 * kMs);
+	s.Heal();
+	s.RunFor(500 * kMs);
+	ASSERT_EQ(amil_cas_count(s.N(2).c), 300u);
+	amil_cas_stats before[3], after[3];
+	for (size_t i = 0; i < 3; i++)
+		amil_cas_stats_get(s.N(i).c, &before[i]);
+	s.RunFor(1000 * kMs);   // about 50 rounds per node
+	for (size_t i = 0; i < 3; i++) {
+		amil_cas_stats_get(s.N(i).c, &after[i]);
+		uint64_t bytes = after[i].ae_bytes_tx - before[i].ae_bytes_tx;
+		EXPECT_EQ(after[i].syncs_tx, before[i].syncs_tx) << i;
+		EXPECT_EQ(after[i].leaves_tx, before[i].leaves_tx) << i;
+		EXPECT_EQ(after[i].wants_tx, before[i].wants_tx) << i;
+		EXPECT_GT(bytes, 0u);
+		EXPECT_EQ(bytes % AMIL_CAS_DIGEST_LEN, 0u) << "only digests: " << bytes;
+	}
+}
+
+// ---- 2b. anti-entropy proportional to the difference ----------------------------
+
+// Two members, driven by hand: views are loaded through SYNC messages (as
+// if learned before a partition), then exactly one anti-entropy exchange
+// runs (one DIGEST and everything it causes) and every message is counted.
+class AePair {
+public:
+	static constexpr uint64_t kA = 100, kB = 107;
+
+	AePair()
+	{
+		for (int i = 0; i < 2; i++) {
+			ctx_[i] = { this, ids_[i] };
+			amil_cas_config cfg{};
+			cfg.self = ids_[i];
+			cfg.members = ids_;
+			cfg.n_members = 2;
+			cfg.ae_interval_ns = 100 * kMs;
+			cfg.send = OnSend;
+			cfg.ctx = &ctx_[i];
+			c[i] = amil_cas_new(&cfg, 0);
+			EXPECT_NE(c[i], nullptr);
+		}
+	}
+	~AePair()
+	{
+		amil_cas_destroy(c[0]);
+		amil_cas_destroy(c[1]);
+	}
+
+	// One learned entry, as a SYNC entry.
+	struct Entry {
+		std::string name;
+		uint64_t round, node;
+		State st;
+	};
+
+	// Load @es into node @i in SYNC messages of <= 1000 entries.
+	void Load(int i, const std::vector<Entry> &es)
+	{
+		for (size_t k = 0; k < es.size(); k += 1000) {
+			size_t n = std::min<size_t>(1000, es.size() - k);
+			Enc e(AMIL_CAS_MSG_SYNC);
+			e.u32((uint32_t)n);
+			for (size_t j = k; j < k + n; j++)
+				e.name(es[j].name).ballot(es[j].round, es[j].node)
+					.state(es[j].st.present, es[j].st.owner, es[j].st.version, es[j].st.value);
+			ASSERT_EQ(amil_cas_receive(c[i], 0, ids_[1 - i], e.b.data(), e.b.size()), 0);
+		}
+	}
+
+	// Node @asker's next anti-entropy round, then every message it causes.
+	void Exchange(int asker)
+	{
+		now_ += 100 * kMs;
+		amil_cas_tick(c[asker], now_);
+		ASSERT_EQ(amil_cas_flush(c[asker]), 0);
+		while (!q_.empty()) {
+			Msg m = std::move(q_.front());
+			q_.erase(q_.begin());
+			int to = m.to == ids_[0] ? 0 : 1;
+			ASSERT_EQ(amil_cas_receive(c[to], now_, m.from, m.b.data(), m.b.size()), 0);
+			ASSERT_EQ(amil_cas_flush(c[to]), 0);
+		}
+	}
+
+	// How many of @es node @i does not hold exactly (name -> state).
+	size_t Mismatches(int i, const std::vector<Entry> &es)
+	{
+		size_t bad = 0;
+		amil_cas_state st;
+		for (const Entry &e : es) {
+			amil_cas_lookup(c[i], e.name.data(), e.name.size(), &st);
+			bad += FromC(&st) != e.st;
+		}
+		return bad;
+	}
+
+	amil_cas *c[2];
+	std::map<uint8_t, uint64_t> bytes, msgs;   // per message type, both directions
+	uint64_t entries = 0;                      // SYNC entries, both directions
+
+private:
+	struct Ctx {
+		AePair *p;
+		uint64_t self;
+	};
+	struct Msg {
+		uint64_t from, to;
+		Bytes b;
+	};
+	static void OnSend(void *ctx, uint64_t to, const uint8_t *b, size_t n)
+	{
+		Ctx *x = (Ctx *)ctx;
+		EXPECT_GE(n, 3u);
+		EXPECT_LE(n, (size_t)AMIL_CAS_SYNC_MAX);
+		x->p->bytes[b[1]] += n;
+		x->p->msgs[b[1]]++;
+		if (b[1] == AMIL_CAS_MSG_SYNC && n >= 7)
+			x->p->entries += Ld64(b + 3) >> 32;
+		x->p->q_.push_back(Msg{ x->self, to, Bytes(b, b + n) });
+	}
+
+	uint64_t ids_[2] = { kA, kB };
+	Ctx ctx_[2];
+	std::vector<Msg> q_;
+	uint64_t now_ = 0;
+};
+
+struct AeCase {
+	const char *what;
+	int asker;               // 0: A sends the digest, 1: B does
+	size_t b_missing;        // names A has and B lacks
+	size_t b_stale;          // names B has at an older ballot than A
+	size_t a_missing;        // names B has and A lacks
+};
+
+// 100k common names; B missing 10 or 1000 of them (it was partitioned
+// while they were registered), or a mix of differences both ways: after
+// one exchange both views are identical, and what travelled is close to
+// the difference, nowhere near the 100k-name view.
+TEST(CasPaxos, AntiEntropyProportionalToDifference)
+{
+	const size_t n = 100000;
+	const AeCase cases[] = {
+		{ "B lacks 10, A asks", 0, 10, 0, 0 },
+		{ "B lacks 10, B asks", 1, 10, 0, 0 },
+		{ "B lacks 1000, A asks", 0, 1000, 0, 0 },
+		{ "mixed 1000: B lacks 400 + 300 stale, A lacks 300", 1, 400, 300, 300 },
+	};
+	for (const AeCase &k : cases) {
+		SCOPED_TRACE(k.what);
+		AePair p;
+		std::vector<AePair::Entry> a, b, all;   // A's, B's, the newest of each name
+		size_t view_bytes = 0;
+		for (size_t i = 0; i < n; i++) {
+			char name[32], val[32];
+			snprintf(name, sizeof(name), "svc-%06zu.cluster", i);
+			snprintf(val, sizeof(val), "10.%zu.%zu.%zu:8080", i >> 16, (i >> 8) & 255, i & 255);
+			uint64_t node = i % 2 ? AePair::kA : AePair::kB;
+			AePair::Entry e{ name, 2 + i % 7, node, State{ true, node, 1 + i % 3, val } };
+			AePair::Entry older = e;   // the same name one round earlier
+			older.round--;
+			older.st.value = "stale";
+			// Which names differ: spread over the whole range by a
+			// permutation of 0..n-1 (7919 is prime, n = 2^5 5^5).
+			size_t idx = (i * 7919) % n;
+			view_bytes += 1 + e.name.size() + 16 + 19 + e.st.value.size();
+			all.push_back(e);
+			if (idx < k.b_missing) {
+				a.push_back(e);
+			} else if (idx < k.b_missing + k.b_stale) {
+				a.push_back(e);
+				b.push_back(older);
+			} else if (idx < k.b_missing + k.b_stale + k.a_missing) {
+				b.push_back(e);
+			} else {
+				a.push_back(e);
+				b.push_back(e);
+			}
+		}
+		p.Load(0, a);
+		p.Load(1, b);
+		if (::testing::Test::HasFatalFailure())
+			return;
+		size_t diff = k.b_missing + k.b_stale + k.a_missing;
+		EXPECT_EQ(p.Mismatches(0, all), k.a_missing);
+		EXPECT_EQ(p.Mismatches(1, all), k.b_missing + k.b_stale);
+
+		p.Exchange(k.asker);
+		if (::testing::Test::HasFatalFailure())
+			return;
+		// Both hold every name at its newest state, and nothing else.
+		EXPECT_EQ(p.Mismatches(0, all), 0u);
+		EXPECT_EQ(p.Mismatches(1, all), 0u);
+		EXPECT_EQ(amil_cas_count(p.c[0]), n);
+		EXPECT_EQ(amil_cas_count(p.c[1]), n);
+
+		uint64_t total = 0, n_msgs = 0;
+		for (auto &[t, v] : p.bytes)
+			total += v;
+		for (auto &[t, v] : p.msgs)
+			n_msgs += v;
+		printf("[ ae ] %-50s diff %4zu: %" PRIu64 " msgs, %" PRIu64 " bytes (digest %" PRIu64
+		       ", leaves %" PRIu64 " in %" PRIu64 ", want %" PRIu64 ", sync %" PRIu64 " in %" PRIu64
+		       " with %" PRIu64 " entries); the whole view is %zu bytes\n",
+		       k.what, diff, n_msgs, total, p.bytes[AMIL_CAS_MSG_DIGEST],
+		       p.bytes[AMIL_CAS_MSG_LEAVES], p.msgs[AMIL_CAS_MSG_LEAVES], p.bytes[AMIL_CAS_MSG_WANT],
+		       p.bytes[AMIL_CAS_MSG_SYNC], p.msgs[AMIL_CAS_MSG_SYNC], p.entries, view_bytes);
+		// One digest; the entries of the differing leaves (~1.5 names per
+		// leaf besides the different one) once or twice each.
+		EXPECT_EQ(p.msgs[AMIL_CAS_MSG_DIGEST], 1u);
+		EXPECT_GE(p.entries, diff);
+		EXPECT_LE(p.entries, 6 * diff + 20);
+		// 2 KiB of leaf hashes per differing bucket (at most 256) + entries.
+		EXPECT_LE(total, AMIL_CAS_DIGEST_LEN + 256 * (2 + 8 * 256) + 3 * 5 + 16 + 2 * diff +
+				 p.entries * (1 + 18 + 16 + 19 + 20) + 7 * p.msgs[AMIL_CAS_MSG_SYNC]);
+		EXPECT_LT(total, view_bytes / 4);
+		if (diff <= 10) {
+			EXPECT_LE(p.msgs[AMIL_CAS_MSG_LEAVES], 1u);
+			EXPECT_LT(total, 32u * 1024);
+		}
+		amil_cas_stats sa, sb;
+		amil_cas_stats_get(p.c[0], &sa);
+		amil_cas_stats_get(p.c[1], &sb);
+		EXPECT_EQ(sa.sync_entries_tx + sb.sync_entries_tx, p.entries);
+		EXPECT_EQ(sa.ae_bytes_tx + sb.ae_bytes_tx, total);
+		EXPECT_EQ(sa.msgs_bad + sb.msgs_bad, 0u);
+
+		// Converged: the next exchange, either way, is one digest.
+		p.bytes.clear();
+		p.msgs.clear();
+		p.Exchange(0);
+		p.Exchange(1);
+		EXPECT_EQ(p.msgs.size(), 1u);
+		EXPECT_EQ(p.msgs[AMIL_CAS_MSG_DIGEST], 2u);
+	}
+}
+
 // ---- 3. safety over many seeds ------------------------------------------
 
 struct Checker {
@@ -1186,17 +1444,24 @@ SampleMessages()
 	out[AMIL_CAS_MSG_ACCEPTED] = Enc(AMIL_CAS_MSG_ACCEPTED).name("nm").ballot(3, 100).b;
 	out[AMIL_CAS_MSG_NACK] = Enc(AMIL_CAS_MSG_NACK).name("nm").ballot(3, 100).ballot(4, 107).b;
 	out[AMIL_CAS_MSG_COMMIT] = Enc(AMIL_CAS_MSG_COMMIT).name("nm").ballot(3, 100).state(false, 0, 2, "").b;
-	out[AMIL_CAS_MSG_DIGEST] = Enc(AMIL_CAS_MSG_DIGEST).u8(0).u64(1).b;
-	out[AMIL_CAS_MSG_DIGEST].resize(out[AMIL_CAS_MSG_DIGEST].size() + 32, 0xab);
+	out[AMIL_CAS_MSG_DIGEST] = Enc(AMIL_CAS_MSG_DIGEST).u64(1).b;
+	out[AMIL_CAS_MSG_DIGEST].resize(AMIL_CAS_DIGEST_LEN, 0xab);
 	out[AMIL_CAS_MSG_SYNC] = Enc(AMIL_CAS_MSG_SYNC).u32(2).name("nm").ballot(3, 100).state(true, 100, 1, "v")
 				 .name("z").ballot(1, 107).state(false, 0, 3, "").b;
+	// Bucket 3 empty, bucket 7 with 256 leaf hashes.
+	Enc lv(AMIL_CAS_MSG_LEAVES);
+	lv.u16(2).u8(3).u8(0).u8(7).u8(1);
+	for (int l = 0; l < AMIL_CAS_LEAVES_PER_BUCKET; l++)
+		lv.u64(l % 3 ? 0 : 0x1234567890abcdefull * (l + 1));
+	out[AMIL_CAS_MSG_LEAVES] = lv.b;
+	out[AMIL_CAS_MSG_WANT] = Enc(AMIL_CAS_MSG_WANT).u32(3).u16(5).u16(300).u16(65535).b;
 	return out;
 }
 
 TEST(CasPaxos, MalformedAndForeignMessages)
 {
 	std::map<uint8_t, Bytes> msgs = SampleMessages();
-	ASSERT_EQ(msgs.size(), 8u);
+	ASSERT_EQ(msgs.size(), 10u);
 	std::vector<uint64_t> m = { 100, 107, 114 };
 	amil_cas_config cfg{};
 	cfg.self = 114;
@@ -1222,7 +1487,7 @@ TEST(CasPaxos, MalformedAndForeignMessages)
 		x[0] = 'Y';
 		EXPECT_EQ(amil_cas_receive(c, 0, 100, x.data(), x.size()), -EBADMSG);
 		x = b;
-		x[2] = 2;
+		x[2] = Version(type) + 1;
 		EXPECT_EQ(amil_cas_receive(c, 0, 100, x.data(), x.size()), -EBADMSG);
 		bad += 2;
 		// From a stranger: -EPERM before anything is parsed.
@@ -1231,6 +1496,8 @@ TEST(CasPaxos, MalformedAndForeignMessages)
 	// Well-formed ones are taken (from the ballot's own node).
 	EXPECT_EQ(amil_cas_receive(c, 0, 100, msgs[AMIL_CAS_MSG_PREPARE].data(), msgs[AMIL_CAS_MSG_PREPARE].size()), 0);
 	EXPECT_EQ(amil_cas_receive(c, 0, 100, msgs[AMIL_CAS_MSG_SYNC].data(), msgs[AMIL_CAS_MSG_SYNC].size()), 0);
+	for (uint8_t t : { AMIL_CAS_MSG_DIGEST, AMIL_CAS_MSG_LEAVES, AMIL_CAS_MSG_WANT })
+		EXPECT_EQ(amil_cas_receive(c, 0, 100, msgs[t].data(), msgs[t].size()), 0) << int(t);
 	amil_cas_state st;
 	EXPECT_EQ(amil_cas_lookup(c, "nm", 2, &st), 0);
 	EXPECT_EQ(st.owner, 100u);
@@ -1250,7 +1517,20 @@ TEST(CasPaxos, MalformedAndForeignMessages)
 		Enc(AMIL_CAS_MSG_PROMISE).name("nm").ballot(3, 100).ballot(0, 0).state(true, 1, 1, "").b,
 		Enc(AMIL_CAS_MSG_SYNC).u32(3).name("nm").ballot(3, 100).state(true, 100, 1, "v").b,  // count
 		Enc(AMIL_CAS_MSG_SYNC).u32(1).name("q").ballot(3, 999).state(true, 100, 1, "v").b,   // ballot
-		Enc(9).name("nm").b,                                                                   // type
+		// The version 1 digest (flags, count, one 32-byte hash): refused.
+		Bytes([] { Bytes d = Enc(AMIL_CAS_MSG_DIGEST, 1).u8(0).u64(1).b; d.resize(44, 0xab); return d; }()),
+		// The version 2 length under version 1.
+		Bytes([] { Bytes d = Enc(AMIL_CAS_MSG_DIGEST, 1).u64(1).b; d.resize(AMIL_CAS_DIGEST_LEN); return d; }()),
+		Enc(AMIL_CAS_MSG_LEAVES).u16(0).b,                                     // no bucket
+		Enc(AMIL_CAS_MSG_LEAVES).u16(2).u8(3).u8(0).u8(3).u8(0).b,             // bucket twice
+		Enc(AMIL_CAS_MSG_LEAVES).u16(2).u8(4).u8(0).u8(3).u8(0).b,             // descending
+		Enc(AMIL_CAS_MSG_LEAVES).u16(1).u8(4).u8(2).b,                         // kind 2
+		Enc(AMIL_CAS_MSG_LEAVES).u16(1).u8(4).u8(1).u64(1).b,                  // 1 leaf of 256
+		Enc(AMIL_CAS_MSG_WANT).u32(0).b,                                       // none wanted
+		Enc(AMIL_CAS_MSG_WANT).u32(2).u16(9).u16(9).b,                         // leaf twice
+		Enc(AMIL_CAS_MSG_WANT).u32(2).u16(9).u16(8).b,                         // descending
+		Enc(AMIL_CAS_MSG_WANT).u32(AMIL_CAS_LEAVES + 1).u16(1).b,              // n too big
+		Enc(11).name("nm").b,                                                                  // type
 		Enc(0).b,
 	};
 	Bytes hugev = Enc(AMIL_CAS_MSG_ACCEPT).name("nm").ballot(3, 100).u8(1).u64(100).u64(1).u16(1025).b;
@@ -1272,8 +1552,10 @@ TEST(CasPaxos, MalformedAndForeignMessages)
 		for (auto &x : b)
 			x = (uint8_t)r();
 		b[0] = 'X';
-		b[1] = 1 + r() % 8;
-		b[2] = 1;
+		b[1] = 1 + r() % 10;
+		b[2] = Version(b[1]);
+		if (b[1] == AMIL_CAS_MSG_DIGEST && r() % 2)
+			b.resize(AMIL_CAS_DIGEST_LEN);   // a random digest of the right length
 		int rc = amil_cas_receive(c, 0, m[r() % 2], b.data(), b.size());
 		EXPECT_TRUE(rc == 0 || rc == -EBADMSG) << rc;
 		bad += rc == -EBADMSG;

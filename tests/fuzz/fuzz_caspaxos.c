@@ -7,7 +7,8 @@
  * that many bytes), each handed to amil_cas_receive() of a 3-member
  * instance (memory only), with a tick and a flush after each, so that
  * sequences (a PREPARE then a PROMISE for our own operation, a SYNC then a
- * DIGEST, ...) are explored too.  An operation is started first, so
+ * DIGEST, a DIGEST answered with LEAVES, a LEAVES answered with SYNC and
+ * WANT, ...) are explored too.  An operation is started first, so
  * replies can find it.
  *
  * Besides "does not crash", it aborts when:
@@ -15,7 +16,11 @@
  *   - a message rejected as -EBADMSG / -EPERM changed the learned view
  *     (count) or was not counted;
  *   - a done callback reports a result outside the documented set, or a
- *     state that is not canonical (absent with an owner or a value).
+ *     state that is not canonical (absent with an owner or a value);
+ *   - a message it sends has a wrong version byte or an impossible length
+ *     (a DIGEST not AMIL_CAS_DIGEST_LEN bytes, a SYNC or LEAVES over
+ *     AMIL_CAS_SYNC_MAX or with no record, a WANT whose length is not its
+ *     count's).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -30,12 +35,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const uint64_t members[3] = { 1, 2, 3 };
 
+static uint32_t
+ld32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void
 on_send(void *ctx, uint64_t to, const uint8_t *buf, size_t len)
 {
 	(void)ctx;
 	REQUIRE(to == 1 || to == 2);
 	REQUIRE(len >= 3 && buf[0] == 'X');
+	REQUIRE(buf[1] >= AMIL_CAS_MSG_PREPARE && buf[1] <= AMIL_CAS_MSG_WANT);
+	REQUIRE(buf[2] == (buf[1] == AMIL_CAS_MSG_DIGEST ? AMIL_CAS_DIGEST_VERSION
+							 : AMIL_CAS_WIRE_VERSION));
+	switch (buf[1]) {
+	case AMIL_CAS_MSG_DIGEST:
+		REQUIRE(len == AMIL_CAS_DIGEST_LEN);
+		break;
+	case AMIL_CAS_MSG_SYNC:
+		REQUIRE(len > 7 && len <= AMIL_CAS_SYNC_MAX && ld32(buf + 3) >= 1);
+		break;
+	case AMIL_CAS_MSG_LEAVES:
+		REQUIRE(len > 5 && len <= AMIL_CAS_SYNC_MAX);
+		REQUIRE((buf[3] << 8 | buf[4]) >= 1 && (buf[3] << 8 | buf[4]) <= AMIL_CAS_BUCKETS);
+		break;
+	case AMIL_CAS_MSG_WANT:
+		REQUIRE(len >= 9 && len == 7 + 2 * (size_t)ld32(buf + 3));
+		break;
+	}
 }
 
 static void
