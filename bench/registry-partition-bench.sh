@@ -21,7 +21,8 @@
 #     catches up (Horde: names lost in 2 of 28 runs; target: none, ever).
 #  C. 5 appliances: NAMES names registered on node 1 (one batch request),
 #     then a 2|3 partition, WRITES new names on each side, heal; time from
-#     the heal until every appliance holds the same registry (equal digests)
+#     the heal until every appliance holds the same registry (equal digests;
+#     the default 5 s grace, longer than the PART_MS cut)
 #     and the bytes the appliances sent each other meanwhile (CURVE message
 #     payloads), against the registry's raw size (names + values; target:
 #     at most 3x).
@@ -76,13 +77,13 @@ done
 cp "$work/allow.txt" "$work/allow5.txt"
 head -3 "$work/allow5.txt" >"$work/allow3.txt"
 
-start() {  # start node $1 of a cluster of $2
-  local i=$1 n=$2
+start() {  # start node $1 of a cluster of $2 [grace ms, default 2000]
+  local i=$1 n=$2 grace=${3:-2000}
   rm -rf "$work/run$i"
   ip netns exec "$(ns $i)" "$CP" run --node-id "$i" --name "node$i" \
     --listen "tcp://198.18.3.$i:7200" --keys "$work/k$i" --allow-list "$work/allow$n.txt" \
     --seed 1@tcp://198.18.3.1:7200 --seed 2@tcp://198.18.3.2:7200 \
-    --registry-grace-ms 2000 \
+    --registry-grace-ms "$grace" \
     --run-dir "$work/run$i" --event-log "$work/ev$i.jsonl" >"$work/out$i" 2>&1 &
   pid_of[$i]=$!
 }
@@ -150,10 +151,18 @@ for t in $(seq "$TRIALS"); do
   fi
   alive_all 1 2 3 || echo "  trial $t: cluster not whole again"
 done
+# Every trial's name still there at the end, one owner everywhere (later
+# partitions removed no earlier winner for good).
+sleep 1
+kept=0
+for t in $(seq "$TRIALS"); do
+  # shellcheck disable=SC2046
+  "$RB" converge 2000 "split-$t" $(runs 1 2 3) >/dev/null && kept=$((kept + 1))
+done
 n=$(wc -l <"$work/heal.txt")
 within=$(awk '$1 <= 100' "$work/heal.txt" | wc -l)
 echo "  resolved $n of $TRIALS (within 100 ms: $within); not resolved $unresolved; lost the name $lost;" \
-     "loser without name_conflict event: $noevent"
+     "loser without name_conflict event: $noevent; names of all trials present at the end: $kept of $TRIALS"
 echo "  ms from heal to one owner everywhere: p50 $(q "$work/heal.txt" .5) p99 $(q "$work/heal.txt" .99)" \
      "max $(q "$work/heal.txt" 1)   (Horde: 15 of 20 resolved; target: all within 100 ms)"
 
@@ -195,7 +204,10 @@ stop_all
 
 # ---- C. 5 appliances, NAMES names, 2|3 partition with writes, heal -------
 echo "== C. 5 appliances, $NAMES names, partition 2|3 with $WRITES new names on each side, heal"
-for i in 1 2 3 4 5; do start "$i" 5; done
+# The default grace (5 s), longer than the partition: nobody is reaped,
+# the heal merges what each side wrote (A and the tests cover a partition
+# longer than the grace).
+for i in 1 2 3 4 5; do start "$i" 5 5000; done
 alive_all 1 2 3 4 5 || { echo "the 5-node cluster did not form" >&2; exit 1; }
 "$RB" batch "$work/run1" bulk "$NAMES" | cut -c1-200
 # shellcheck disable=SC2046
@@ -220,6 +232,11 @@ raw = sum(len('bulk-%08d' % k) + len('value-%d' % k) for k in range(n))
 raw += sum(len('left-%08d' % k) + len('value-%d' % k) for k in range(w)) * 2
 print(raw)")
 echo "  heal -> every appliance equal: ${t} ms"
+want=$((NAMES + 2 * WRITES))
+for i in 1 2 3 4 5; do
+  got=$("$RB" sum registry_names "$work/run$i")
+  [ "$got" = "$want" ] || echo "  node $i holds $got names, not $want: LOST"
+done
 echo "  bytes sent between appliances from the heal until equal: $((b1 - b0))" \
      "(registry raw size $raw bytes; ratio $(python3 -c "print('%.3f' % (($b1 - $b0) / $raw))"), target <= 3)"
 for i in 1 2 3 4 5; do

@@ -298,7 +298,9 @@ write_status(struct daemon *d, FILE *f)
 		", \"registry_batches_tx\": %" PRIu64 ", \"registry_batches_rx\": %" PRIu64
 		", \"registry_cp_ok\": %" PRIu64 ", \"registry_cp_refused\": %" PRIu64
 		", \"registry_cp_no_majority\": %" PRIu64 ", \"registry_cp_nacks\": %" PRIu64
-		", \"registry_cp_retries\": %" PRIu64 ", \"registry_cp_bad\": %" PRIu64 "}",
+		", \"registry_cp_retries\": %" PRIu64 ", \"registry_cp_bad\": %" PRIu64
+		", \"registry_reasserted\": %" PRIu64 ", \"registry_resent_deltas\": %" PRIu64
+		", \"registry_resent_bytes\": %" PRIu64 "}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -311,7 +313,8 @@ write_status(struct daemon *d, FILE *f)
 		bc.foreign_dropped, d->beacon_key_mismatch, rs.names, rs.deltas_tx, rs.deltas_rx,
 		rs.states_tx, rs.states_rx, rs.bad, rs.conflicts, rs.reaped, rs.map_memory_bytes,
 		rs.map_entries, rs.batches_tx, rs.batches_rx, rs.cp_ops_ok, rs.cp_ops_refused,
-		rs.cp_ops_timeout, rs.cp_nacks, rs.cp_retries, rs.cp_bad);
+		rs.cp_ops_timeout, rs.cp_nacks, rs.cp_retries, rs.cp_bad, rs.reasserted,
+		rs.resent_deltas, rs.resent_bytes);
 	fprintf(f,
 		", \"registry\": {\"mode\": \"%s\", \"names\": %zu, \"configured\": %u"
 		", \"quorum\": %u, \"reachable\": %u, \"map_digest\": \"%016" PRIx64 "\"}}",

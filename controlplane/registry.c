@@ -18,7 +18,6 @@
 #include "registry_impl.h"
 
 #define AE_INTERVAL_NS (500 * 1000000ull)   /* AP anti-entropy round with one peer */
-#define BATCH_MSG_MAX (4u << 20)             /* bytes of deltas per batch message */
 
 uint64_t
 reg_mono_ns(void)
@@ -86,14 +85,33 @@ push_one(void *ctx, const struct amil_member_info *mi)
 	return 0;
 }
 
-/* A local change: its delta to every alive member at once. */
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A local change: its delta to every alive member at once (a batch of
+ * one; inside an open batch, part of it). */
 void
 reg_push_delta(struct amil_registry *r, const uint8_t *delta, size_t len)
 {
-	struct push_ctx x = {.r = r, .kind = AMIL_REG_MSG_DELTA, .buf = delta, .len = len};
+	bool open = r->blen > 0;
 
-	amil_membership_foreach(r->cfg.m, push_one, &x);
 	r->deltas_tx++;
+	if (reg_batch_add(r, delta, len) == 0 && !open)
+		reg_batch_flush(r);
 }
 
 /* AP batch: gather deltas, one message per peer at the end (a per-name
@@ -101,11 +119,13 @@ reg_push_delta(struct amil_registry *r, const uint8_t *delta, size_t len)
 int
 reg_batch_add(struct amil_registry *r, const uint8_t *delta, size_t len)
 {
-	if (r->blen + 4 + len > r->bcap) {
+	uint64_t seq;
+
+	if (r->blen + 16 + 4 + len > r->bcap) {
 		size_t cap = r->bcap ? r->bcap * 2 : 65536;
 		uint8_t *p;
 
-		while (cap < r->blen + 4 + len)
+		while (cap < r->blen + 16 + 4 + len)
 			cap *= 2;
 		p = realloc(r->bbuf, cap);
 		if (p == NULL)
@@ -113,12 +133,22 @@ reg_batch_add(struct amil_registry *r, const uint8_t *delta, size_t len)
 		r->bbuf = p;
 		r->bcap = cap;
 	}
+	/* Numbered in the log first: what a peer misses now is resent from
+	 * there when it is back (registry_log.c). */
+	seq = reg_log_append(r, delta, len);
+	if (r->blen == 0) {
+		put64(r->bbuf, r->cfg.writer_id);
+		put64(r->bbuf + 8, seq);
+		r->blen = 16;
+	}
 	r->bbuf[r->blen] = (uint8_t)(len >> 24);
 	r->bbuf[r->blen + 1] = (uint8_t)(len >> 16);
 	r->bbuf[r->blen + 2] = (uint8_t)(len >> 8);
 	r->bbuf[r->blen + 3] = (uint8_t)len;
 	memcpy(r->bbuf + r->blen + 4, delta, len);
 	r->blen += 4 + len;
+	if (r->blen >= AMIL_REG_BATCH_MSG_MAX)
+		reg_batch_flush(r);    /* the rest in the next message */
 	return 0;
 }
 
@@ -133,6 +163,7 @@ reg_batch_flush(struct amil_registry *r)
 	r->batches_tx++;
 	r->blen = 0;
 }
+
 
 int
 amil_registry_map_put(struct amil_registry *r, const char *key, const char *value)
@@ -173,11 +204,19 @@ amil_registry_map_foreach(const struct amil_registry *r, amil_awormap_iter_fn fn
 
 /* ---- receiving ---------------------------------------------------------------- */
 
+/* 'M': writer id, first seq, then n x (u32 length, delta). */
 static void
-receive_batch(struct amil_registry *r, const uint8_t *buf, size_t len)
+receive_batch(struct amil_registry *r, uint64_t from, const uint8_t *buf, size_t len)
 {
-	size_t off = 1;
+	uint64_t writer, seq;
+	size_t off = 17;
 
+	if (len < 17) {
+		r->bad++;
+		return;
+	}
+	writer = get64(buf + 1);
+	seq = get64(buf + 9);
 	r->batches_rx++;
 	while (off + 4 <= len) {
 		size_t n = (size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 |
@@ -186,12 +225,15 @@ receive_batch(struct amil_registry *r, const uint8_t *buf, size_t len)
 		off += 4;
 		if (n > len - off) {
 			r->bad++;
-			return;
+			break;
 		}
-		if (amil_awormap_join(r->map, reg_real_ns(), buf + off, n, reg_on_conflict, r) != 0)
+		if (amil_awormap_join(r->map, reg_real_ns(), buf + off, n, reg_on_conflict, r) != 0) {
 			r->bad++;
-		else
+		} else {
 			r->deltas_rx++;
+			reg_log_received(r, from, writer, seq);
+		}
+		seq++;
 		off += n;
 	}
 	if (off != len)
@@ -205,17 +247,13 @@ amil_registry_receive(struct amil_registry *r, uint64_t from, const uint8_t *buf
 	if (len < 1)
 		return -ENOTSUP;
 	switch (buf[0]) {
-	case AMIL_REG_MSG_DELTA:
 	case AMIL_REG_MSG_STATE:
 		if (amil_awormap_join(r->map, reg_real_ns(), buf + 1, len - 1, reg_on_conflict,
 				      r) != 0) {
 			r->bad++;
 			return 0;
 		}
-		if (buf[0] == AMIL_REG_MSG_DELTA)
-			r->deltas_rx++;
-		else
-			r->states_rx++;
+		r->states_rx++;
 		reg_settle_conflicts(r);
 		return 0;
 	case AMIL_REG_MSG_DIGEST:
@@ -223,7 +261,10 @@ amil_registry_receive(struct amil_registry *r, uint64_t from, const uint8_t *buf
 		reg_receive_digest(r, from, buf, len);
 		return 0;
 	case AMIL_REG_MSG_BATCH:
-		receive_batch(r, buf, len);
+		receive_batch(r, from, buf, len);
+		return 0;
+	case AMIL_REG_MSG_ACK:
+		reg_log_receive_ack(r, from, buf, len);
 		return 0;
 	case AMIL_REG_MSG_LEAVES:
 		reg_receive_leaves(r, from, buf, len);
@@ -325,8 +366,6 @@ ap_register(struct amil_registry *r, const char *name, const char *value, bool b
 		return rc;
 	if (batch) {
 		rc = reg_batch_add(r, delta, dlen);
-		if (rc == 0 && r->blen >= BATCH_MSG_MAX)
-			reg_batch_flush(r);
 	} else {
 		reg_push_delta(r, delta, dlen);
 	}
@@ -554,6 +593,7 @@ amil_registry_new(const struct amil_registry_config *cfg, uint64_t now_mono_ns)
 	r->map = amil_awormap_new(cfg->writer_id, 5ull * 1000000000ull);
 	if (r->map == NULL)
 		goto fail_reg;
+	r->log_base = 1;
 	r->own = amil_ownset_new();
 	if (r->own == NULL)
 		goto fail_map;
@@ -605,6 +645,7 @@ amil_registry_destroy(struct amil_registry *r)
 	amil_ownset_destroy(r->own);
 	free(r->members);
 	free(r->bbuf);
+	reg_log_free(r);
 	free(r->batch_req);
 	free(r);
 }
@@ -635,6 +676,7 @@ amil_registry_tick(struct amil_registry *r, uint64_t now_mono_ns)
 	reg_urgent_rounds(r, now_mono_ns);
 	if (now_mono_ns < r->ae_next_mono)
 		return;
+	reg_log_tick(r, now_mono_ns);
 	reg_anti_entropy(r);
 	reg_reap(r, now_mono_ns);
 	reg_reassert(r);
@@ -684,4 +726,6 @@ amil_registry_stats_get(const struct amil_registry *r, struct amil_registry_stat
 	out->conflicts = r->conflicts;
 	out->reaped = r->reaped;
 	out->reasserted = r->reasserted;
+	out->resent_deltas = r->resent_deltas;
+	out->resent_bytes = r->resent_bytes;
 }

@@ -54,11 +54,11 @@ extern "C" {
 
 /* First byte of the messages this module owns on the CURVE connections
  * (membership datagrams start with "AC"; groups.h owns 'B' and 'K'). */
-#define AMIL_REG_MSG_DELTA        'D'
 #define AMIL_REG_MSG_DIGEST       'G'
 #define AMIL_REG_MSG_STATE        'S'
 #define AMIL_REG_MSG_DIGEST_REPLY 'H'
-#define AMIL_REG_MSG_BATCH        'M'   /* n x (u32 length, delta) */
+#define AMIL_REG_MSG_BATCH        'M'   /* writer u64, first seq u64, n x (u32 length, delta) */
+#define AMIL_REG_MSG_ACK          'V'   /* writer u64, seq u64: all of its deltas up to seq */
 #define AMIL_REG_MSG_LEAVES       'L'   /* leaf hashes of differing buckets */
 #define AMIL_REG_MSG_LEAF_REQ     'Q'   /* leaf mask: send your state of these */
 #define AMIL_REG_MSG_UNREGISTER   'U'   /* name: an operator elsewhere removed it */
@@ -99,6 +99,7 @@ struct amil_registry_stats {
 	uint64_t deltas_tx, deltas_rx, states_tx, states_rx, digests_tx, batches_tx, batches_rx;
 	uint64_t bad, conflicts, reaped;
 	uint64_t reasserted;           /* own entries put back after a reap by the other side */
+	uint64_t resent_deltas, resent_bytes;  /* deltas a peer had missed, sent again */
 	uint64_t map_root;             /* the map's digest root: equal maps, equal roots */
 	/* CP mode only */
 	uint64_t cp_ops_ok, cp_ops_refused, cp_ops_timeout, cp_nacks, cp_retries, cp_bad;

@@ -8,6 +8,7 @@
  * a reap by the other side of a partition removed.  The state is struct
  * amil_registry (registry_impl.h), owned by registry.c.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,7 @@ amil_registry_peer_up(struct amil_registry *r, uint64_t node, uint64_t now_mono_
 	r->urgent[i].node = node;
 	r->urgent[i].next_mono = now_mono_ns;
 	r->urgent[i].step = 0;
+	r->urgent[i].resent = false;
 }
 
 /* Digests to peers just up: at 0, 10, 30, 70, 150, 310 ms. */
@@ -104,14 +106,38 @@ reg_urgent_rounds(struct amil_registry *r, uint64_t now_mono)
 	bool any = false;
 
 	for (unsigned i = 0; i < r->nurgent;) {
+		uint64_t node = r->urgent[i].node;
+		unsigned step = r->urgent[i].step;
+		bool drop = false;
+
 		if (now_mono < r->urgent[i].next_mono) {
 			i++;
 			continue;
 		}
-		digest_to(r, r->urgent[i].node);
+		/* First what it missed of ours, from the log: a few bytes per
+		 * delta (-EAGAIN: its connection is not up yet, next step). */
+		if (!r->urgent[i].resent) {
+			int rc = reg_log_resend(r, node);
+
+			if (rc == 0) {
+				r->urgent[i].resent = true;
+			} else if (rc != -EAGAIN) {
+				/* Not in the log any more: only a digest exchange can
+				 * repair it, now. */
+				r->urgent[i].resent = true;
+				digest_to(r, node);
+			}
+		}
+		/* Then, once the resent deltas had time to land, one digest
+		 * exchange for what others wrote (equal digests: nothing
+		 * more is sent).  Steps at 0, 10, 30, 70, 150, 310 ms. */
+		if (step == 4 || (step == 5 && !r->urgent[i].resent))
+			digest_to(r, node);
 		any = true;
-		r->urgent[i].next_mono = now_mono + (10ull << r->urgent[i].step) * 1000000u;
-		if (++r->urgent[i].step == 6) {
+		r->urgent[i].next_mono = now_mono + (10ull << step) * 1000000u;
+		if (++r->urgent[i].step == 6)
+			drop = true;
+		if (drop) {
 			r->urgent[i] = r->urgent[--r->nurgent];
 			continue;
 		}

@@ -29,6 +29,23 @@ struct amil_ownset;
 
 #define LOST_MAX 16
 #define REAP_MAX 64                          /* names reaped per round */
+#define REG_PEERS_MAX 64                     /* peers with delta-log state */
+#define AMIL_REG_BATCH_MSG_MAX (4u << 20)    /* bytes of deltas per batch message */
+
+/* One delta of ours in the log (registry_log.c). */
+struct reg_logrec {
+	uint8_t *d;
+	uint32_t len;
+};
+
+/* What a peer has of ours, and we of it (registry_log.c). */
+struct reg_peer {
+	uint64_t node;
+	uint64_t their_writer;         /* its writer id (process life) */
+	uint64_t have;                 /* its deltas we have, all up to this seq */
+	uint64_t acked;                /* ours it has, all up to this seq */
+	uint64_t acked_since;          /* monotonic ns of the last change of acked */
+};
 
 struct amil_registry {
 	struct amil_registry_config cfg;
@@ -67,11 +84,21 @@ struct amil_registry {
 	struct {
 		uint64_t node, next_mono;
 		unsigned step;
+		bool resent;           /* its missed deltas went out */
 	} urgent[8];
 	unsigned nurgent;
-	/* AP batch: deltas gathered for one message per peer */
+	/* AP batch: deltas gathered for one message per peer; the first 16
+	 * bytes are (writer id, first seq) once a delta is in */
 	uint8_t *bbuf;
 	size_t blen, bcap;
+	/* Our deltas, numbered, until the peers acknowledge them (a ring of
+	 * log_cap records from log_head; log_base = seq of the oldest) */
+	struct reg_logrec *log;
+	size_t log_cap, log_head, log_n, log_bytes;
+	uint64_t log_base;
+	struct reg_peer peers[REG_PEERS_MAX];
+	unsigned npeers;
+	uint64_t resent_deltas, resent_bytes;
 };
 
 /* ---- registry.c -------------------------------------------------------------- */
@@ -99,6 +126,28 @@ void reg_batch_refuse(struct amil_registry *r, const char *name, const char *why
 
 /* A control reply {"schema": 1, "error": @msg} to @f. */
 void reg_error_json(FILE *f, const char *msg);
+
+/* ---- registry_log.c (our deltas until every peer has them) --------------------- */
+
+/* Number @delta and keep a copy; returns its seq (always: without memory
+ * the log is emptied and the peers that lack it use anti-entropy). */
+uint64_t reg_log_append(struct amil_registry *r, const uint8_t *delta, size_t len);
+void reg_log_free(struct amil_registry *r);
+
+/* A delta of @from's life @writer numbered @seq was joined. */
+void reg_log_received(struct amil_registry *r, uint64_t from, uint64_t writer, uint64_t seq);
+
+/* 'V' from @from: (our writer id, seq): it has all of ours up to seq. */
+void reg_log_receive_ack(struct amil_registry *r, uint64_t from, const uint8_t *buf, size_t len);
+
+/* Send @node what it has not acknowledged, from the log, as batch
+ * messages.  0 (sent, or nothing to send), -ENOENT (the log no longer
+ * holds it: anti-entropy), -EAGAIN (no connection yet), -ENOMEM. */
+int reg_log_resend(struct amil_registry *r, uint64_t node);
+
+/* Every AE round: our acknowledgements to every alive peer, and a resend
+ * to a peer whose acknowledgement is stuck behind our log. */
+void reg_log_tick(struct amil_registry *r, uint64_t now_mono);
 
 /* ---- registry_ae.c (AP anti-entropy and healing) ------------------------------ */
 
