@@ -34,6 +34,7 @@ RUNS=${2:-28}
 NAMES=${3:-100000}
 WRITES=${4:-1000}
 PART_MS=${PART_MS:-3000}
+PHASES=${PHASES:-ABC}          # run only some, e.g. PHASES=C
 BUILD=${BUILD:-build-bench}
 [ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces, nftables)" >&2; exit 1; }
 
@@ -126,8 +127,11 @@ print("%.1f" % v[min(len(v)-1, int(float(sys.argv[2])*len(v)))] if v else "-")' 
 }
 
 # ---- A. 2|1 heal with the same name on both sides ------------------------
+if [[ $PHASES == *A* || $PHASES == *B* ]]; then
 for i in 1 2 3; do start "$i" 3; done
 alive_all 1 2 3 || { echo "the 3-node cluster did not form" >&2; exit 1; }
+fi
+if [[ $PHASES == *A* ]]; then
 echo "== A. partition 2|1, the same name on both sides, heal ($TRIALS trials, cut ${PART_MS} ms)"
 : >"$work/heal.txt"
 lost=0 unresolved=0 noevent=0
@@ -166,7 +170,10 @@ echo "  resolved $n of $TRIALS (within 100 ms: $within); not resolved $unresolve
 echo "  ms from heal to one owner everywhere: p50 $(q "$work/heal.txt" .5) p99 $(q "$work/heal.txt" .99)" \
      "max $(q "$work/heal.txt" 1)   (Horde: 15 of 20 resolved; target: all within 100 ms)"
 
+fi
+
 # ---- B. names kept across a member's failure -----------------------------
+if [[ $PHASES == *B* ]]; then
 echo "== B. names kept across a member's failure ($RUNS runs, 3 appliances, 100 names each)"
 bad_runs=0
 for r in $(seq "$RUNS"); do
@@ -200,9 +207,11 @@ PY
   [ "$ok" = 1 ] || bad_runs=$((bad_runs + 1))
 done
 echo "  runs with a lost (or stale) name: $bad_runs of $RUNS   (Horde: 2 of 28; target: 0)"
+fi
 stop_all
 
 # ---- C. 5 appliances, NAMES names, 2|3 partition with writes, heal -------
+[[ $PHASES == *C* ]] || exit 0
 echo "== C. 5 appliances, $NAMES names, partition 2|3 with $WRITES new names on each side, heal"
 # The default grace (5 s), longer than the partition: nobody is reaped,
 # the heal merges what each side wrote (A and the tests cover a partition
@@ -219,8 +228,13 @@ sleep "$(python3 -c "print($PART_MS/1000)")"
 "$RB" batch "$work/run1" left "$WRITES" >/dev/null
 "$RB" batch "$work/run4" right "$WRITES" >/dev/null
 sleep 1
-# shellcheck disable=SC2046
-b0=$("$RB" sum transport_tx_bytes $(runs 1 2 3 4 5))
+counters="transport_tx_bytes registry_resent_deltas registry_resent_bytes registry_states_tx registry_batches_tx"
+declare -A c0
+for c in $counters; do
+  # shellcheck disable=SC2046
+  c0[$c]=$("$RB" sum "$c" $(runs 1 2 3 4 5))
+done
+b0=${c0[transport_tx_bytes]}
 heal 1 2 3 4 5
 # shellcheck disable=SC2046
 t=$("$RB" equal 60000 $(runs 1 2 3 4 5)) || t=timeout
@@ -232,6 +246,10 @@ raw = sum(len('bulk-%08d' % k) + len('value-%d' % k) for k in range(n))
 raw += sum(len('left-%08d' % k) + len('value-%d' % k) for k in range(w)) * 2
 print(raw)")
 echo "  heal -> every appliance equal: ${t} ms"
+for c in $counters; do
+  # shellcheck disable=SC2046
+  echo "    $c: +$(( $("$RB" sum "$c" $(runs 1 2 3 4 5)) - ${c0[$c]} ))"
+done
 want=$((NAMES + 2 * WRITES))
 for i in 1 2 3 4 5; do
   got=$("$RB" sum registry_names "$work/run$i")
@@ -241,6 +259,8 @@ echo "  bytes sent between appliances from the heal until equal: $((b1 - b0))" \
      "(registry raw size $raw bytes; ratio $(python3 -c "print('%.3f' % (($b1 - $b0) / $raw))"), target <= 3)"
 for i in 1 2 3 4 5; do
   m=$("$RB" sum registry_memory_bytes "$work/run$i")
-  echo "  node $i: registry $(python3 -c "print('%.1f' % ($m / 1048576))") MiB," \
+  l=$("$RB" sum registry_log_bytes "$work/run$i")
+  echo "  node $i: registry $(python3 -c "print('%.1f' % ($m / 1048576))") MiB" \
+       "+ delta log $(python3 -c "print('%.1f' % ($l / 1048576))") MiB," \
        "daemon VmRSS $(grep VmRSS "/proc/${pid_of[$i]}/status" | awk '{print $2, $3}')"
 done

@@ -300,7 +300,8 @@ write_status(struct daemon *d, FILE *f)
 		", \"registry_cp_no_majority\": %" PRIu64 ", \"registry_cp_nacks\": %" PRIu64
 		", \"registry_cp_retries\": %" PRIu64 ", \"registry_cp_bad\": %" PRIu64
 		", \"registry_reasserted\": %" PRIu64 ", \"registry_resent_deltas\": %" PRIu64
-		", \"registry_resent_bytes\": %" PRIu64 "}",
+		", \"registry_resent_bytes\": %" PRIu64 ", \"registry_log_bytes\": %zu"
+		", \"registry_log_deltas\": %zu}",
 		mc.msgs_sent, mc.msgs_received, mc.probes_sent, mc.acks_received,
 		mc.probe_failures, mc.indirect_probes_sent, mc.suspicions, mc.refutations,
 		mc.false_suspicions, mc.deaths_declared, mc.malformed_dropped, mc.foreign_dropped,
@@ -314,7 +315,7 @@ write_status(struct daemon *d, FILE *f)
 		rs.states_tx, rs.states_rx, rs.bad, rs.conflicts, rs.reaped, rs.map_memory_bytes,
 		rs.map_entries, rs.batches_tx, rs.batches_rx, rs.cp_ops_ok, rs.cp_ops_refused,
 		rs.cp_ops_timeout, rs.cp_nacks, rs.cp_retries, rs.cp_bad, rs.reasserted,
-		rs.resent_deltas, rs.resent_bytes);
+		rs.resent_deltas, rs.resent_bytes, rs.log_bytes, rs.log_deltas);
 	fprintf(f,
 		", \"registry\": {\"mode\": \"%s\", \"names\": %zu, \"configured\": %u"
 		", \"quorum\": %u, \"reachable\": %u, \"map_digest\": \"%016" PRIx64 "\"}}",

@@ -674,6 +674,7 @@ amil_registry_tick(struct amil_registry *r, uint64_t now_mono_ns)
 	if (r->cas != NULL)
 		reg_cp_tick(r, now_mono_ns);
 	reg_urgent_rounds(r, now_mono_ns);
+	reg_log_ack_due(r, now_mono_ns);
 	if (now_mono_ns < r->ae_next_mono)
 		return;
 	reg_log_tick(r, now_mono_ns);
@@ -728,4 +729,6 @@ amil_registry_stats_get(const struct amil_registry *r, struct amil_registry_stat
 	out->reasserted = r->reasserted;
 	out->resent_deltas = r->resent_deltas;
 	out->resent_bytes = r->resent_bytes;
+	out->log_bytes = r->log_bytes + r->log_cap * sizeof(*r->log);
+	out->log_deltas = r->log_n;
 }

@@ -100,6 +100,7 @@ struct amil_registry_stats {
 	uint64_t bad, conflicts, reaped;
 	uint64_t reasserted;           /* own entries put back after a reap by the other side */
 	uint64_t resent_deltas, resent_bytes;  /* deltas a peer had missed, sent again */
+	size_t log_bytes, log_deltas;  /* our deltas kept until acknowledged */
 	uint64_t map_root;             /* the map's digest root: equal maps, equal roots */
 	/* CP mode only */
 	uint64_t cp_ops_ok, cp_ops_refused, cp_ops_timeout, cp_nacks, cp_retries, cp_bad;

@@ -45,6 +45,7 @@ struct reg_peer {
 	uint64_t have;                 /* its deltas we have, all up to this seq */
 	uint64_t acked;                /* ours it has, all up to this seq */
 	uint64_t acked_since;          /* monotonic ns of the last change of acked */
+	uint64_t have_sent, ack_ns;    /* our last acknowledgement to it, and when */
 };
 
 struct amil_registry {
@@ -148,6 +149,11 @@ int reg_log_resend(struct amil_registry *r, uint64_t node);
 /* Every AE round: our acknowledgements to every alive peer, and a resend
  * to a peer whose acknowledgement is stuck behind our log. */
 void reg_log_tick(struct amil_registry *r, uint64_t now_mono);
+
+/* Every loop turn: acknowledge what arrived since our last
+ * acknowledgement to that peer, at most every 20 ms per peer (so that a
+ * partition right after a burst does not make its sender resend it). */
+void reg_log_ack_due(struct amil_registry *r, uint64_t now_mono);
 
 /* ---- registry_ae.c (AP anti-entropy and healing) ------------------------------ */
 

@@ -177,7 +177,10 @@ ack_one(void *ctx, const struct amil_member_info *mi)
 		return 0;
 	st64(buf, p->their_writer);
 	st64(buf + 8, p->have);
-	amil_registry_send(x->r, mi->node_id, AMIL_REG_MSG_ACK, buf, sizeof(buf));
+	if (amil_registry_send(x->r, mi->node_id, AMIL_REG_MSG_ACK, buf, sizeof(buf)) == 0) {
+		p->have_sent = p->have;
+		p->ack_ns = reg_mono_ns();
+	}
 	return 0;
 }
 
@@ -273,6 +276,25 @@ stall_one(void *ctx, const struct amil_member_info *mi)
 	if (x->now - p->acked_since >= STALL_NS)
 		reg_log_resend(r, mi->node_id);
 	return 0;
+}
+
+void
+reg_log_ack_due(struct amil_registry *r, uint64_t now_mono)
+{
+	for (unsigned i = 0; i < r->npeers; i++) {
+		struct reg_peer *p = &r->peers[i];
+		uint8_t buf[16];
+
+		if (p->have == p->have_sent || p->their_writer == 0 ||
+		    now_mono - p->ack_ns < 20 * 1000000ull)
+			continue;
+		st64(buf, p->their_writer);
+		st64(buf + 8, p->have);
+		if (amil_registry_send(r, p->node, AMIL_REG_MSG_ACK, buf, sizeof(buf)) == 0) {
+			p->have_sent = p->have;
+			p->ack_ns = now_mono;
+		}
+	}
 }
 
 void
