@@ -952,10 +952,14 @@ amil_membership_receive(struct amil_membership *m, uint64_t now_ns, uint64_t fro
 	return 0;
 }
 
+/* Dead members pinged per reconnect interval: after a heal every member
+ * finds every other within an interval or two, not one by one. */
+#define RECONNECT_PICKS 3
+
 static void
 reconnect(struct amil_membership *m, uint64_t now_ns)
 {
-	struct member *pick = NULL;
+	struct member *pick[RECONNECT_PICKS] = {NULL};
 	uint32_t n = 0;
 
 	for (uint32_t i = 1; i < m->max; i++) {
@@ -973,16 +977,26 @@ reconnect(struct amil_membership *m, uint64_t now_ns)
 			r->seed_next_ns = now_ns + (m->t.reconnect_interval_ns << r->seed_backoff);
 			if (r->seed_backoff < SEED_BACKOFF_MAX)
 				r->seed_backoff++;
-		} else if (r->state == AMIL_MEMBER_DEAD && rnd_below(m, ++n) == 0) {
-			pick = r;  /* reservoir sample of one */
+		} else if (r->state == AMIL_MEMBER_DEAD) {
+			/* reservoir sample of RECONNECT_PICKS */
+			if (n < RECONNECT_PICKS) {
+				pick[n++] = r;
+			} else {
+				uint32_t k = rnd_below(m, ++n);
+
+				if (k < RECONNECT_PICKS)
+					pick[k] = r;
+			}
 		}
 	}
-	/* One dead member per interval: after a partition heals, one answer
-	 * is enough, the refutations then spread by gossip. */
-	if (pick) {
-		m->c.reconnect_pings++;
-		send_to(m, pick, AMIL_MWIRE_PING, pick->id, 0, ++m->seq);
-	}
+	/* A few dead members per interval: after a partition heals, one
+	 * answer is enough for the refutations to spread by gossip, but a
+	 * direct answer from each is faster than gossip. */
+	for (unsigned k = 0; k < RECONNECT_PICKS; k++)
+		if (pick[k] != NULL) {
+			m->c.reconnect_pings++;
+			send_to(m, pick[k], AMIL_MWIRE_PING, pick[k]->id, 0, ++m->seq);
+		}
 }
 
 /* A death lowers n and with it the confirmations the other suspicions

@@ -128,10 +128,13 @@ reg_urgent_rounds(struct amil_registry *r, uint64_t now_mono)
 				digest_to(r, node);
 			}
 		}
-		/* Then, once the resent deltas had time to land, one digest
-		 * exchange for what others wrote (equal digests: nothing
-		 * more is sent).  Steps at 0, 10, 30, 70, 150, 310 ms. */
-		if (step == 4 || (step == 5 && !r->urgent[i].resent))
+		/* No connection through the whole schedule (0, 10, 30, 70,
+		 * 150, 310 ms): a digest, for the periodic rounds to finish.
+		 * Otherwise what others wrote (and it lacks) comes from them
+		 * the same way, or from the periodic digest rounds: an
+		 * exchange now would race those resends and ship the same
+		 * entries twice. */
+		if (step == 5 && !r->urgent[i].resent)
 			digest_to(r, node);
 		any = true;
 		r->urgent[i].next_mono = now_mono + (10ull << step) * 1000000u;
