@@ -128,6 +128,18 @@ reg_urgent_rounds(struct amil_registry *r, uint64_t now_mono)
 				digest_to(r, node);
 			}
 		}
+		/* Resent, but not acknowledged 150 ms later: the connection is
+		 * stuck (an old TCP connection in retransmission backoff after
+		 * a cut that membership saw only as a suspicion): a new one,
+		 * and again. */
+		if (step == 4 && r->urgent[i].resent && !reg_log_caught_up(r, node)) {
+			struct amil_member_info mi;
+
+			if (amil_membership_lookup(r->cfg.m, node, &mi) == 0)
+				amil_transport_reconnect(r->cfg.tr, node, (const char *)mi.addr,
+							 mi.addr_len);
+			r->urgent[i].resent = false;
+		}
 		/* No connection through the whole schedule (0, 10, 30, 70,
 		 * 150, 310 ms): a digest, for the periodic rounds to finish.
 		 * Otherwise what others wrote (and it lacks) comes from them

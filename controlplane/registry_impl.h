@@ -146,6 +146,9 @@ void reg_log_receive_ack(struct amil_registry *r, uint64_t from, const uint8_t *
  * holds it: anti-entropy), -EAGAIN (no connection yet), -ENOMEM. */
 int reg_log_resend(struct amil_registry *r, uint64_t node);
 
+/* Has @node acknowledged everything in our log? */
+bool reg_log_caught_up(struct amil_registry *r, uint64_t node);
+
 /* Every AE round: our acknowledgements to every alive peer, and a resend
  * to a peer whose acknowledgement is stuck behind our log. */
 void reg_log_tick(struct amil_registry *r, uint64_t now_mono);

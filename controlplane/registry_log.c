@@ -252,6 +252,14 @@ reg_log_resend(struct amil_registry *r, uint64_t node)
 	return rc;
 }
 
+bool
+reg_log_caught_up(struct amil_registry *r, uint64_t node)
+{
+	struct reg_peer *p = peer_of(r, node);
+
+	return p == NULL || r->log_n == 0 || p->acked >= r->log_base + r->log_n - 1;
+}
+
 struct stall_ctx {
 	struct amil_registry *r;
 	uint64_t now;
