@@ -4,13 +4,15 @@
 #
 #   bench/registry-bench.sh [SINGLE] [BULK]      (default 200, 100000)
 #
-# Three amil-controlplane daemons on loopback (AP mode, LAN profile).
+# Three amil-controlplane daemons on loopback (AP mode, or CP with MODE=cp;
+# LAN profile).
 # amil-registry-bench talks to their control sockets:
 #   single: a name registered on node 1, then asked for on nodes 2 and 3
 #           in a loop until both have it; p50/p99/max over SINGLE names
 #           (Horde: p50 166 ms, p99 314 ms; target p99 <= 20 ms);
-#   bulk:   BULK names registered on node 1 back to back, time until every
-#           node holds them all (Horde: 23.6 s for 100k; target <= 1 s),
+#   bulk:   BULK names registered on node 1 in one request (amilctl registry
+#           import), time until every node holds them all (Horde: 23.6 s for
+#           100k; target <= 1 s),
 #           and each node's registry memory (Horde: 346 MiB in the CRDT
 #           process; target <= 50 MiB per appliance) plus the daemons' RSS.
 set -euo pipefail
@@ -18,6 +20,7 @@ cd "$(dirname "$0")/.."
 SINGLE=${1:-200}
 BULK=${2:-100000}
 BUILD=${BUILD:-build-bench}
+MODE=${MODE:-ap}               # MODE=cp: the same figures in CP mode (majority rounds)
 tools/install-deps.sh >/dev/null
 [ -f "$BUILD/build.ninja" ] || meson setup "$BUILD" --buildtype=release -Dtests=false >/dev/null
 ninja -C "$BUILD" controlplane/amil-controlplane bench/amil-registry-bench >/dev/null
@@ -36,7 +39,7 @@ for i in 1 2 3; do echo "$($CP keygen --keys "$work/k$i") $i" >>"$work/allow.txt
 for i in 1 2 3; do
   $CP run --node-id "$i" --listen "tcp://127.0.0.1:$(( base + i ))" --keys "$work/k$i" \
     --allow-list "$work/allow.txt" --seed "1@tcp://127.0.0.1:$(( base + 1 ))" \
-    --run-dir "$work/run$i" >"$work/out$i" 2>&1 &
+    --run-dir "$work/run$i" --registry-mode "$MODE" >"$work/out$i" 2>&1 &
   pids+=($!)
 done
 sleep 3

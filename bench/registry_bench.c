@@ -47,7 +47,7 @@ ctl_open(const char *run_dir)
 {
 	char ep[4200];
 	void *s = zmq_socket(ctx, ZMQ_REQ);
-	int zero = 0, to = 5000;
+	int zero = 0, to = 120000;   /* a CP batch of 100k names takes seconds */
 
 	snprintf(ep, sizeof(ep), "ipc://%s/ctl.sock", run_dir);
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));

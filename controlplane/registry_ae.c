@@ -431,11 +431,20 @@ reg_reassert(struct amil_registry *r)
 	static char gone[REAP_MAX][AMIL_AWORMAP_NAME_MAX + 1];
 	struct reassert_ctx x = {.r = r, .gone = gone};
 	size_t count = amil_awormap_count(r->map);
+	uint64_t now = reg_mono_ns();
 
-	if (count == r->own_checked_count || amil_ownset_count(r->own) == 0) {
+	/* When the map's size changed, and every 2 s whatever it did: an
+	 * entry of ours can also go without the count moving (one removed,
+	 * another added), e.g. when a state restricted to some leaves made
+	 * this replica take a dot of ours as seen before its entry arrived
+	 * (awormap.h: the context of a restricted state is joined whole).
+	 * Putting it back with a new dot is what makes such a loss heal. */
+	if (amil_ownset_count(r->own) == 0 ||
+	    (count == r->own_checked_count && now < r->own_next_full)) {
 		r->own_checked_count = count;
 		return;
 	}
+	r->own_next_full = now + 2000 * 1000000ull;
 	amil_ownset_foreach(r->own, reassert_one, &x);
 	reg_batch_flush(r);
 	for (unsigned i = 0; i < x.ngone; i++)

@@ -57,6 +57,7 @@ struct amil_registry {
 	 * back when a reap by the other side of a partition removed it. */
 	struct amil_ownset *own;
 	size_t own_checked_count;      /* map size at the last re-assertion scan */
+	uint64_t own_next_full;        /* monotonic ns of the next scan regardless */
 	uint64_t reasserted;
 	uint64_t ae_next_mono;
 	uint64_t deltas_tx, deltas_rx, states_tx, states_rx, digests_tx, batches_tx, batches_rx;

@@ -305,6 +305,27 @@ reg_log_ack_due(struct amil_registry *r, uint64_t now_mono)
 	}
 }
 
+/* Forget what every peer has: the log holds only what someone may still
+ * need (a peer that left, or that membership forgot after its reap time,
+ * needs nothing; one that is dead keeps its part, within the budget). */
+static void
+trim(struct amil_registry *r)
+{
+	uint64_t min = UINT64_MAX;
+
+	for (unsigned i = 0; i < r->npeers; i++) {
+		struct amil_member_info mi;
+
+		if (amil_membership_lookup(r->cfg.m, r->peers[i].node, &mi) != 0 ||
+		    mi.state == AMIL_MEMBER_LEFT)
+			continue;
+		if (r->peers[i].acked < min)
+			min = r->peers[i].acked;
+	}
+	while (r->log_n > 0 && r->log_base <= min)
+		drop_oldest(r);
+}
+
 void
 reg_log_tick(struct amil_registry *r, uint64_t now_mono)
 {
@@ -312,4 +333,5 @@ reg_log_tick(struct amil_registry *r, uint64_t now_mono)
 
 	reg_log_ack_all(r);
 	amil_membership_foreach(r->cfg.m, stall_one, &x);
+	trim(r);
 }
