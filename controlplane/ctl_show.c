@@ -158,6 +158,23 @@ amil_ctl_show_status(const struct amil_json_value *r, const struct amil_ctl_out 
 			amil_ctl_ago(member_u64(dp, "last_seen_ns", 0), o->now_ns, b1));
 	fputc('\n', o->f);
 
+	/* The registry line (daemons before it sent none: skipped). */
+	if (amil_json_type(amil_json_get(r, "registry")) == AMIL_JSON_OBJECT) {
+		const struct amil_json_value *rg = amil_json_get(r, "registry");
+		const char *mode = amil_json_str(amil_json_get(rg, "mode"));
+
+		key(o, "registry");
+		if (mode != NULL && strcmp(mode, "cp") == 0)
+			fprintf(o->f, "cp, %s names; %s of %s configured appliances reachable, %s needed\n",
+				member_txt(rg, "names", b1, sizeof(b1)),
+				member_txt(rg, "reachable", b2, sizeof(b2)),
+				member_txt(rg, "configured", b3, sizeof(b3)),
+				member_txt(rg, "quorum", b4, sizeof(b4)));
+		else
+			fprintf(o->f, "%s, %s names\n", mode != NULL ? mode : "?",
+				member_txt(rg, "names", b1, sizeof(b1)));
+	}
+
 	if (amil_json_len(ctr) > 0 && amil_json_type(ctr) == AMIL_JSON_OBJECT) {
 		static const char *const hdr[] = {"COUNTER", ">VALUE"};
 		struct amil_ctl_table *tb = amil_ctl_table_new(2, hdr);

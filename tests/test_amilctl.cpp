@@ -171,7 +171,9 @@ std::string status_json(uint64_t now)
 	  << R"("cluster":{"id":"00c0ffee12345678","members":5,"alive":4,"suspect":0,"dead":1,"left":0},)"
 	  << R"("health":"degraded","dataplane":{"state":"up","since_ns":)" << now - 3 * kNs
 	  << R"(,"last_seen_ns":)" << now - kNs / 5
-	  << R"(},"counters":{"pings_sent":18446744073709551615,"acks_received":1234}})";
+	  << R"(},"counters":{"pings_sent":18446744073709551615,"acks_received":1234},)"
+	  << R"("registry":{"mode":"cp","names":2001,"configured":5,"quorum":3,"reachable":4,)"
+	  << R"("map_digest":"0011223344556677"}})";
 	return s.str();
 }
 
@@ -490,7 +492,8 @@ TEST_F(Amilctl, StatusHuman)
 	for (const char *w :
 	     {"jkt-1 (id 1, region ID-JKT)", "tcp://198.18.0.1:7200", "0.1.0, incarnation 3",
 	      "uptime 12.5s", "degraded", "00c0ffee12345678: 5 members: 4 alive, 0 suspect, 1 dead, 0 left",
-	      "up since", "12.", "s ago", "18446744073709551615", "acks_received", "COUNTER"})
+	      "up since", "12.", "s ago", "18446744073709551615", "acks_received", "COUNTER",
+	      "cp, 2001 names; 4 of 5 configured appliances reachable, 3 needed"})
 		EXPECT_NE(r.out.find(w), std::string::npos) << w << "\n" << r.out;
 	EXPECT_TRUE(has_rfc3339(r.out)) << r.out;
 	EXPECT_EQ(r.out.find('\033'), std::string::npos) << "colour on a non-TTY";
