@@ -1080,6 +1080,42 @@ report(struct amil_awormap *m, const struct msg *g, amil_awormap_conflict_fn fn,
 	}
 }
 
+/*
+ * Does the message cover every name?  A delta's context holds only the
+ * dots it observed or created, and a full state's context describes its
+ * whole store, so either may be joined whole.  A restricted state's
+ * context also describes names it does not carry (see the join, step 3).
+ */
+static bool
+msg_covers_all(const struct msg *g)
+{
+	static const uint8_t all[AMIL_AWORMAP_MASK_BYTES] = {
+		[0 ... AMIL_AWORMAP_MASK_BYTES - 1] = 0xff };
+
+	switch (g->kind) {
+	case AMIL_AWORMAP_STATE:
+		return memcmp(g->mask, all, sizeof(all)) == 0;
+	case AMIL_AWORMAP_STATE_LEAVES:
+		return g->n_leaves == AMIL_AWORMAP_LEAVES;
+	default:
+		return true;
+	}
+}
+
+/* Step 2 of the join: @it's dot is covered by the sender's context but
+ * not by its store, so @it was removed there.  Its dot stays in the
+ * context as "seen and removed"; every stored dot is already in it, so
+ * the ctx_add() only guards that invariant (and allocates nothing while
+ * it holds).  Returns 0 or -ENOMEM (then @it stays). */
+static int
+drop(struct amil_awormap *m, struct item *it)
+{
+	if (ctx_add(&m->ctx, it->node, it->ctr))
+		return -ENOMEM;
+	item_free(m, it);
+	return 0;
+}
+
 int
 amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 		  size_t len, amil_awormap_conflict_fn conflict, void *ctx)
@@ -1145,8 +1181,8 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 		const uint8_t *q = g.cloud + (size_t)i * VV_LEN;
 		struct item *it = dfind(m, ld64(q), ld64(q + 8));
 
-		if (it && it->epoch != m->epoch && msg_name(&g, it->rec->h))
-			item_free(m, it);
+		if (it && it->epoch != m->epoch && msg_name(&g, it->rec->h) && drop(m, it))
+			return -ENOMEM;
 	}
 	if (g.n_vv) {
 		for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
@@ -1157,7 +1193,7 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 			for (r = m->bucket[b]; r; r = rnext) {
 				struct item *it, *inext;
 
-				/* item_free() may free r: read what we need first */
+				/* drop() may free r: read what we need first */
 				rnext = r->bnext;
 				if (g.kind == AMIL_AWORMAP_STATE_LEAVES && !msg_name(&g, r->h))
 					continue;
@@ -1167,7 +1203,8 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 					    it->ctr <= msg_vv(&g, it->node)) {
 						bool last = r->n_items == 1;
 
-						item_free(m, it);
+						if (drop(m, it))
+							return -ENOMEM;
 						if (last)
 							break;
 					}
@@ -1176,18 +1213,29 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 		}
 	}
 
-	/* 3. The contexts join. */
-	for (uint32_t i = 0; i < g.n_vv; i++) {
-		const uint8_t *q = g.vv + (size_t)i * VV_LEN;
+	/* 3. The contexts join, for a delta or a full state only.  A
+	 *    restricted state carries its sender's whole context but only
+	 *    the entries of the covered names: a dot of an uncovered name
+	 *    that this replica lacks (its delta still in flight) would turn
+	 *    into "seen and removed" here, so the entry would be refused on
+	 *    arrival and our next restricted state would remove it from our
+	 *    peers.  So a restricted join grows the context only by what it
+	 *    integrated: the dots it added (step 1) and removed (step 2,
+	 *    already in the context).  Contexts may then differ between
+	 *    replicas with equal stores; the digest root ignores them. */
+	if (msg_covers_all(&g)) {
+		for (uint32_t i = 0; i < g.n_vv; i++) {
+			const uint8_t *q = g.vv + (size_t)i * VV_LEN;
 
-		if (ctx_raise(&m->ctx, ld64(q), ld64(q + 8)))
-			return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < g.n_cloud; i++) {
-		const uint8_t *q = g.cloud + (size_t)i * VV_LEN;
+			if (ctx_raise(&m->ctx, ld64(q), ld64(q + 8)))
+				return -ENOMEM;
+		}
+		for (uint32_t i = 0; i < g.n_cloud; i++) {
+			const uint8_t *q = g.cloud + (size_t)i * VV_LEN;
 
-		if (ctx_add(&m->ctx, ld64(q), ld64(q + 8)))
-			return -ENOMEM;
+			if (ctx_add(&m->ctx, ld64(q), ld64(q + 8)))
+				return -ENOMEM;
+		}
 	}
 
 	if (conflict)
@@ -1658,13 +1706,14 @@ amil_awormap_leaves_diff(const struct amil_awormap *m, const uint8_t *buf, size_
 void
 amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest *d)
 {
-	uint8_t buf[8 + 8 * AMIL_AWORMAP_BUCKETS];
+	uint8_t buf[8 * AMIL_AWORMAP_BUCKETS];
 	size_t clen = ctx_enc_len(&m->ctx, false);
 	uint8_t small[256], *cbuf = clen <= sizeof(small) ? small : malloc(clen);
 
-	/* The context is hashed through its encoding; if that buffer cannot
-	 * be had, hash its size only: a weaker digest, never a wrong one
-	 * (a mismatch just triggers an exchange). */
+	/* The context hash is for information only (see awormap.h: replicas
+	 * with equal stores may hold different contexts).  It is hashed
+	 * through its encoding; if that buffer cannot be had, its size
+	 * stands in. */
 	if (cbuf) {
 		ctx_enc(&m->ctx, cbuf, false);
 		d->ctx = sip(item_key, cbuf, clen);
@@ -1673,10 +1722,10 @@ amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest
 	} else {
 		d->ctx = clen;
 	}
-	st64(buf, d->ctx);
+	/* The root covers the buckets only: equal stores, equal roots. */
 	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
 		d->bucket[b] = m->bhash[b];
-		st64(buf + 8 + 8 * b, m->bhash[b]);
+		st64(buf + 8 * b, m->bhash[b]);
 	}
 	d->root = sip(name_key, buf, sizeof(buf));
 }

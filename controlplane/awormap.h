@@ -29,12 +29,16 @@
  * beyond a gap.  A cloud dot that becomes contiguous is folded into the
  * vector, so once a node's dots are causally stable here (none missing)
  * they cost 16 bytes per writer node in total.  Gaps appear only when
- * deltas are lost and close on the next anti-entropy.
+ * deltas are lost.  The anti-entropy closes those of entries that still
+ * exist (it ships them); the gap of an entry put and removed while both
+ * its deltas were lost closes only with a delta or a full state that
+ * covers its dot (see "Restricted joins"), and until then every dot of
+ * that writer above the gap costs 8 bytes in the cloud.
  *
  * Replication.  Each mutation returns a delta (encoded bytes) to push to
  * every peer; amil_awormap_join() applies a delta or a state.  Anti-
  * entropy: peers exchange amil_awormap_digest_get() (a hash per name bucket,
- * 256 buckets, a hash of the causal context and a root), and each sends
+ * 256 buckets, and a root over the buckets), and each sends
  * amil_awormap_encode_state() restricted to the buckets
  * amil_awormap_digest_diff() reports.  A bucket-restricted state join
  * only touches names in those buckets; it is exact when the other buckets
@@ -59,18 +63,28 @@
  * leaf at 100k names), so a heal ships a few entries per write, not the
  * registry.
  *
- * KNOWN LIMITATION (found 2026-11-26 by bench/registry-partition-bench.sh,
- * about one heal in five with 100k names and writes on both sides): a
- * restricted (kind 2 with a partial mask, or kind 3) join merges the
- * sender's WHOLE causal context.  If the receiver lacks entries outside the
- * covered part (deltas still in flight), it now counts their dots as seen:
- * it refuses them when they arrive and its own next restricted state
- * removes them elsewhere.  The fix is to grow the context of a restricted
- * join only by the dots it added and removed (a draft broke the tests'
- * "contexts converge" expectations; not landed).  Until then the registry
- * heals it from above: an alive owner puts back (with a new dot) any name
- * of its own missing from its replica (registry_ae.c, re-assertion), and
- * the numbered-delta resend makes restricted exchanges rare.
+ * Restricted joins.  A restricted state (kind 2 with a partial bucket
+ * mask, or kind 3 short of all 65536 leaves) carries its sender's whole
+ * causal context but only the entries of the names it covers.  Joining
+ * it touches only those names: it adds their entries this replica has
+ * not seen, removes their entries the sender saw and no longer has, and
+ * grows the context ONLY by the dots it added and removed.  It must not
+ * take the rest of the sender's context: a dot of an uncovered name that
+ * this replica lacks (its delta still in flight) would read as "seen and
+ * removed", so the entry would be refused when it arrives and this
+ * replica's next restricted state would remove it from its peers (names
+ * were lost that way, bench/registry-partition-bench.sh, 2026-11-26).
+ * Deltas and full states (every bucket, or every leaf) join their whole
+ * context: a delta's context is only what its operation observed, and a
+ * full state's context describes its whole store.
+ *   The price: a replica learns the dots of entries that were put and
+ * removed elsewhere while it was away only from a delta or a full state,
+ * so the contexts of replicas with equal stores may differ.  What they
+ * show is the same, and the digest root covers the buckets only, so they
+ * compare equal.  If such an entry's put delta arrives late and its
+ * remove's delta was lost, the entry shows here until the next exchange
+ * with a replica that saw the remove (its restricted state removes it;
+ * it never comes back there, whose context covers its dot).
  *
  * Node ids: a node id must never write again with a fresh (empty) state
  * after it has written: its counters would restart and collide with dots
@@ -109,7 +123,9 @@
  *       twice in a message; in a kind-2 state each name's bucket is in
  *       the mask, in a kind-3 state each name's leaf is in the leaves;
  *       nothing after the last name.
- * A kind-3 state carries the whole causal context, as kind 2 does.
+ * A kind-3 state carries the whole causal context, as kind 2 does; a
+ * restricted join uses it only to decide what the covered names lost
+ * (see "Restricted joins").
  * A message has exactly one encoding, so equal states encode to equal
  * bytes on every replica.
  *
@@ -144,7 +160,8 @@ extern "C" {
 #define AMIL_AWORMAP_VALUE_MAX  1024    /* bytes */
 #define AMIL_AWORMAP_BUCKETS    256
 #define AMIL_AWORMAP_MASK_BYTES (AMIL_AWORMAP_BUCKETS / 8)
-/* Encoded digest: root, context hash, one hash per bucket. */
+/* Encoded digest: root, context hash (information only), one hash per
+ * bucket. */
 #define AMIL_AWORMAP_DIGEST_LEN (8 + 8 + 8 * AMIL_AWORMAP_BUCKETS)
 /* Second level: a name's leaf is the top 16 bits of its hash, so leaf l
  * lies in bucket l / 256 and a bucket's leaves are consecutive. */
@@ -176,12 +193,15 @@ struct amil_awormap_entry {
 	uint64_t dot_ctr;        /* writer's counter */
 };
 
-/* Anti-entropy digest.  Equal states have equal digests; a bucket hash
- * covers the entries of the names hashed into that bucket, and is the sum
- * (mod 2^64) of its 256 leaf hashes (amil_awormap_leaves_encode). */
+/* Anti-entropy digest.  Equal stores have equal roots and bucket hashes
+ * (whatever their contexts); a bucket hash covers the entries of the
+ * names hashed into that bucket, and is the sum (mod 2^64) of its 256
+ * leaf hashes (amil_awormap_leaves_encode). */
 struct amil_awormap_digest {
-	uint64_t root;           /* hash of ctx and every bucket */
-	uint64_t ctx;            /* hash of the causal context */
+	uint64_t root;           /* hash of every bucket hash (not of ctx) */
+	uint64_t ctx;            /* hash of the causal context: information
+				  * only, it may differ between replicas
+				  * with equal stores ("Restricted joins") */
 	uint64_t bucket[AMIL_AWORMAP_BUCKETS];
 };
 
@@ -262,6 +282,9 @@ size_t amil_awormap_count(const struct amil_awormap *m);
  * state received from a peer, at local physical time @now_ns (the local
  * HLC advances past the entries' timestamps within the drift bound).
  * @conflict may be NULL.  A leaves message (kind 4) is -EBADMSG here.
+ * A delta or a full state joins its whole causal context; a restricted
+ * state grows the context only by the dots the join added or removed
+ * (see "Restricted joins" above).
  *
  * The message is checked completely before anything changes.
  * Returns 0; -EBADMSG (malformed), -EPROTONOSUPPORT (unknown version):
@@ -331,14 +354,16 @@ int amil_awormap_leaves_encode(const struct amil_awormap *m, const uint8_t *buck
 int amil_awormap_leaves_diff(const struct amil_awormap *m, const uint8_t *buf, size_t len,
 			     uint8_t *leaf_mask);
 
-/* The digest of the current state into *@d.  O(buckets + context). */
+/* The digest of the current state into *@d: the bucket hashes, the root
+ * over them, and the context hash (information only: it may differ
+ * between replicas with equal stores).  O(buckets + context). */
 void amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest *d);
 
 /*
  * Set in @mask (AMIL_AWORMAP_MASK_BYTES) the buckets whose hashes differ
- * between @a and @b.  Returns the number of such buckets; 0 with roots
- * still different means only the contexts differ (send a state with an
- * empty mask).
+ * between @a and @b.  Returns the number of such buckets: 0 exactly when
+ * the roots are equal (but for a 64-bit hash collision).  The context
+ * hashes are not compared: a context-only difference needs no exchange.
  */
 int amil_awormap_digest_diff(const struct amil_awormap_digest *a,
 			     const struct amil_awormap_digest *b, uint8_t *mask);

@@ -4,8 +4,13 @@
 // The property test runs 3-5 replicas over many seeds: random puts,
 // removes and conflict resolutions, deltas delivered in random order with
 // loss and duplication, then anti-entropy by digest.  Every replica must
-// end byte-identical and equal to a reference model computed from the
-// global history (a put's dot survives iff no operation observed it).
+// end with an equal store (every entry equal), an equal digest root, and
+// equal to a reference model computed from the global history (a put's
+// dot survives iff no operation observed it).  Causal contexts are not
+// compared after restricted exchanges: a restricted join takes only the
+// dots it integrated (awormap.h, "Restricted joins"), so replicas with
+// equal stores may hold different contexts; one full-state exchange
+// makes them byte-identical, and the tests check that too.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -84,6 +89,75 @@ Join(amil_awormap *m, const Bytes &b, uint64_t now = kT0)
 	return amil_awormap_join(m, now, b.data(), b.size(), nullptr, nullptr);
 }
 
+// The offset of the name count in the encoded state @s (kind 2 or 3,
+// checked): from there on it says what the store holds, without the
+// sender's context.
+size_t
+NamesOffset(const Bytes &s)
+{
+	auto u32 = [&](size_t o) {
+		return (uint32_t)s[o] << 24 | (uint32_t)s[o + 1] << 16 | (uint32_t)s[o + 2] << 8 | s[o + 3];
+	};
+	size_t off = 8;
+	if (s[3] == AMIL_AWORMAP_STATE) {
+		off += AMIL_AWORMAP_MASK_BYTES;
+	} else {
+		uint32_t n = u32(off);
+		off += 4 + (n < AMIL_AWORMAP_LEAF_MASK_BYTES / 2 ? 2 * (size_t)n
+								 : AMIL_AWORMAP_LEAF_MASK_BYTES);
+	}
+	off += 4 + 16 * (size_t)u32(off);  // vector
+	off += 4 + 16 * (size_t)u32(off);  // cloud
+	return off;
+}
+
+Bytes
+NamesPart(const Bytes &s)
+{
+	return Bytes(s.begin() + (long)NamesOffset(s), s.end());
+}
+
+// Every dot the context of state @s covers (vector ranges expanded: for
+// test-sized maps only).
+std::set<Dot>
+CtxDots(const Bytes &s)
+{
+	auto u32 = [&](size_t o) {
+		return (uint32_t)s[o] << 24 | (uint32_t)s[o + 1] << 16 | (uint32_t)s[o + 2] << 8 | s[o + 3];
+	};
+	auto u64 = [&](size_t o) { return (uint64_t)u32(o) << 32 | u32(o + 4); };
+	size_t p = 8;
+	if (s[3] == AMIL_AWORMAP_STATE) {
+		p += AMIL_AWORMAP_MASK_BYTES;
+	} else {
+		uint32_t n = u32(p);
+		p += 4 + (n < AMIL_AWORMAP_LEAF_MASK_BYTES / 2 ? 2 * (size_t)n
+							       : AMIL_AWORMAP_LEAF_MASK_BYTES);
+	}
+	std::set<Dot> out;
+	uint32_t n_vv = u32(p);
+	p += 4;
+	for (uint32_t i = 0; i < n_vv; i++, p += 16) {
+		EXPECT_LE(u64(p + 8), 1000000u) << "vector too long to expand";
+		for (uint64_t c = 1; c <= u64(p + 8) && c <= 1000000; c++)
+			out.insert({u64(p), c});
+	}
+	uint32_t n_cloud = u32(p);
+	p += 4;
+	for (uint32_t i = 0; i < n_cloud; i++, p += 16)
+		out.insert({u64(p), u64(p + 8)});
+	EXPECT_EQ(p, NamesOffset(s));
+	return out;
+}
+
+uint64_t
+Root(const amil_awormap *m)
+{
+	amil_awormap_digest d;
+	amil_awormap_digest_get(m, &d);
+	return d.root;
+}
+
 struct Ent {
 	std::string name;
 	uint64_t owner, hlc, node, ctr;
@@ -118,6 +192,15 @@ Entries(const amil_awormap *m)
 		},
 		&s);
 	return s;
+}
+
+std::set<Dot>
+StoreDots(const amil_awormap *m)
+{
+	std::set<Dot> out;
+	for (const Ent &e : Entries(m))
+		out.insert({e.node, e.ctr});
+	return out;
 }
 
 std::vector<Ent>
@@ -185,6 +268,33 @@ AntiEntropy(std::vector<Map *> &r, size_t *bytes = nullptr)
 			return round;
 	}
 	return -1;
+}
+
+// After anti-entropy by restricted states the stores are equal but the
+// contexts need not be (awormap.h, "Restricted joins").  One round of
+// full states (each replica joins every other's, taken before the round)
+// gives every replica the union of the contexts: then the states must be
+// byte-identical, the context gap-free (every dot ever made is in its
+// writer's context), and the stores unchanged.
+void
+FullStateRound(std::vector<Map *> &r, const std::set<Ent> &want, uint64_t seed)
+{
+	std::vector<Bytes> st;
+	for (Map *m : r)
+		st.push_back(State(m->m));
+	for (size_t i = 0; i < r.size(); i++)
+		for (size_t j = 0; j < r.size(); j++)
+			if (i != j) {
+				ASSERT_EQ(Join(r[i]->m, st[j]), 0);
+			}
+	Bytes s0 = State(r[0]->m);
+	for (size_t i = 0; i < r.size(); i++) {
+		EXPECT_EQ(State(r[i]->m), s0) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(Entries(r[i]->m), want) << "replica " << i << " seed " << seed;
+		amil_awormap_stats stats;
+		amil_awormap_stats_get(r[i]->m, &stats);
+		EXPECT_EQ(stats.ctx_cloud, 0u) << "replica " << i << " seed " << seed;
+	}
 }
 
 // ---- unit tests -----------------------------------------------------------
@@ -387,20 +497,41 @@ TEST(Awormap, DigestDiffFindsOnlyChangedBuckets)
 	EXPECT_EQ(amil_awormap_digest_decode(enc, sizeof(enc) - 1, &dd), -EBADMSG);
 }
 
-TEST(Awormap, ContextOnlyDifferenceRepairedByEmptyMaskState)
+// Was ContextOnlyDifferenceRepairedByEmptyMaskState.  The root used to
+// hash the context too, so these two replicas compared unequal and an
+// empty-mask state (a restricted join) merged the contexts.  A restricted
+// join no longer takes the sender's context (awormap.h, "Restricted
+// joins"), and the root covers the buckets only: a context-only
+// difference is invisible to lookups and must not make roots differ (nor
+// trigger an exchange).  A full state still merges the contexts.
+TEST(Awormap, ContextOnlyDifferenceDoesNotMakeRootsDiffer)
 {
 	// b missed a put and its remove: stores equal, contexts differ
 	Map a(1), b(2);
-	Put(a.m, kT0, "gone", 1, "v");
+	Bytes put = Put(a.m, kT0, "gone", 1, "v");
 	Remove(a.m, "gone");
 	amil_awormap_digest da, db;
 	amil_awormap_digest_get(a.m, &da);
 	amil_awormap_digest_get(b.m, &db);
 	uint8_t mask[AMIL_AWORMAP_MASK_BYTES];
-	EXPECT_NE(da.root, db.root);
+	EXPECT_EQ(da.root, db.root);
+	EXPECT_NE(da.ctx, db.ctx);  // still reported, for information
 	EXPECT_EQ(amil_awormap_digest_diff(&da, &db, mask), 0);
+	EXPECT_EQ(mask[0], 0);
+	// an empty-mask state integrates nothing, so b's context stays
+	Bytes before = State(b.m);
 	ASSERT_EQ(Join(b.m, State(a.m, mask)), 0);
+	EXPECT_EQ(State(b.m), before);
+	EXPECT_EQ(Entries(b.m), Entries(a.m));
+	// a full state carries the whole store, so its context is taken whole
+	ASSERT_EQ(Join(b.m, State(a.m)), 0);
 	EXPECT_EQ(State(a.m), State(b.m));
+	amil_awormap_digest_get(b.m, &db);
+	EXPECT_EQ(da.ctx, db.ctx);
+	EXPECT_EQ(da.root, db.root);
+	// and the put's late delta is refused: b knows it was removed
+	ASSERT_EQ(Join(b.m, put), 0);
+	EXPECT_EQ(amil_awormap_count(b.m), 0u);
 }
 
 // ---- codec ----------------------------------------------------------------
@@ -713,14 +844,17 @@ TEST_P(AwormapProperty, RandomHistoriesConvergeToReference)
 	ASSERT_GT(rounds, 0) << "seed " << seed;
 	EXPECT_LE(rounds, 2);
 
-	Bytes st0 = State(s.r[0]->m);
+	// Equal stores (every entry) and roots; the encoded states used to be
+	// compared here, but the bucket-restricted exchanges now leave the
+	// contexts of replicas that missed a put and its remove different
+	// (harmless, see FullStateRound, which checks them below).
+	const uint64_t root0 = Root(s.r[0]->m);
 	std::set<Ent> want = s.Expected();
 	for (size_t i = 0; i < s.r.size(); i++) {
-		EXPECT_EQ(State(s.r[i]->m), st0) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(Root(s.r[i]->m), root0) << "replica " << i << " seed " << seed;
 		EXPECT_EQ(Entries(s.r[i]->m), want) << "replica " << i << " seed " << seed;
 		amil_awormap_stats st;
 		amil_awormap_stats_get(s.r[i]->m, &st);
-		EXPECT_EQ(st.ctx_cloud, 0u);  // every dot seen: context fully compact
 		EXPECT_LE(st.ctx_nodes, s.r.size());
 		// the winner lookups agree with the rule applied to the model
 		for (const std::string &name : s.names) {
@@ -738,6 +872,7 @@ TEST_P(AwormapProperty, RandomHistoriesConvergeToReference)
 			}
 		}
 	}
+	FullStateRound(s.r, want, seed);
 }
 
 TEST_P(AwormapProperty, JoinIsCommutativeAssociativeIdempotent)
@@ -819,17 +954,21 @@ TEST(AwormapMemory, BoundedUnder100kRegisterUnregisterCycles)
 	std::vector<Map *> pair = {&a, &b};
 	amil_awormap_stats sa, sb;
 	size_t warm_a = 0, peak_b = 0, peak_cloud = 0;
+	std::set<uint64_t> unseen;  // a's dots b never heard of: put and remove lost
 	uint64_t t = kT0;
 	for (int cycle = 0; cycle < 100000; cycle++) {
 		std::string name = "worker/" + std::to_string(cycle % 100);
 		Bytes p = Put(a.m, t++, name, 1, "pid=" + std::to_string(cycle));
 		Bytes r = Remove(a.m, name);
-		if (rng() % 10) {
+		bool got_p = rng() % 10 != 0, got_r = rng() % 10 != 0;
+		if (got_p) {
 			ASSERT_EQ(Join(b.m, p), 0);
 		}
-		if (rng() % 10) {
+		if (got_r) {
 			ASSERT_EQ(Join(b.m, r), 0);
 		}
+		if (!got_p && !got_r)
+			unseen.insert((uint64_t)cycle + 1);  // a's puts are its only dots
 		if (cycle == 999) {
 			amil_awormap_stats_get(a.m, &sa);
 			warm_a = sa.memory_bytes;
@@ -851,8 +990,25 @@ TEST(AwormapMemory, BoundedUnder100kRegisterUnregisterCycles)
 	EXPECT_EQ(sa.ctx_nodes, 1u);
 	EXPECT_LE(sa.memory_bytes, warm_a);  // no growth after the warm-up
 	EXPECT_LE(sa.memory_bytes, 16384u);
-	EXPECT_EQ(sb.ctx_cloud, 0u);         // gaps closed by anti-entropy
-	EXPECT_LE(sb.memory_bytes, 16384u);  // cloud storage given back
+	// This used to expect b's gaps closed by the bucket anti-entropy.  A
+	// restricted join now takes only the dots it integrates (awormap.h,
+	// "Restricted joins"), and a dot whose put and remove deltas were both
+	// lost is in no entry, so b keeps exactly those gaps: its context is
+	// every dot but the unseen ones, and every seen dot above the first
+	// gap sits in the cloud.  The stores are equal all the same.
+	ASSERT_FALSE(unseen.empty());  // the harness lost some put+remove pairs
+	const uint64_t n_dots = 100000;
+	EXPECT_EQ(sb.ctx_cloud, (size_t)(n_dots - *unseen.begin() - (unseen.size() - 1)));
+	EXPECT_EQ(sb.names, 0u);
+	EXPECT_EQ(Root(a.m), Root(b.m));
+	// A full state closes every gap and gives the cloud storage back.
+	ASSERT_EQ(Join(b.m, State(a.m)), 0);
+	size_t gapped_b = sb.memory_bytes;
+	amil_awormap_stats_get(b.m, &sb);
+	printf("[ figure ] peer with %zu unseen dots: %zu B before a full state, %zu B after\n",
+	       unseen.size(), gapped_b, sb.memory_bytes);
+	EXPECT_EQ(sb.ctx_cloud, 0u);
+	EXPECT_LE(sb.memory_bytes, 16384u);
 	EXPECT_EQ(State(a.m), State(b.m));
 }
 
@@ -1179,7 +1335,8 @@ TEST(AwormapLeaves, LeafStateTouchesOnlyItsLeaves)
 	ASSERT_EQ(Join(b.m, sx), 0);
 	ASSERT_EQ(EntriesOf(b.m, x).size(), 1u);
 	EXPECT_EQ(EntriesOf(b.m, x)[0].value, "x2");
-	// y's remove is in the context b now has, but y's leaf was not covered
+	// a's context (in the message) covers y's old dot, but y's leaf was
+	// not covered: y stays, and b's context did not take a's
 	ASSERT_EQ(EntriesOf(b.m, y).size(), 1u);
 	EXPECT_EQ(EntriesOf(b.m, y)[0].value, "y1");
 	// and the digests still tell: only y's leaf differs
@@ -1225,10 +1382,20 @@ TEST(AwormapLeaves, LeafStateCodecRoundTripsInBothLeafForms)
 		LeafMask back(AMIL_AWORMAP_LEAF_MASK_BYTES, 0x5a);
 		ASSERT_EQ(amil_awormap_state_leaf_mask(s.data(), s.size(), back.data()), 0);
 		EXPECT_EQ(back, lm);
-		// joined into an empty map, it re-encodes to exactly itself
+		// Joined into an empty map, it re-encodes to the same names and
+		// entries (nothing ignored).  This compared whole encodings; but
+		// a restricted join takes only the dots it integrated, so the
+		// context b re-encodes is exactly its store's dots.  With every
+		// leaf the state is a full state and the encoding is exact.
 		Map b(2);
 		ASSERT_EQ(Join(b.m, s), 0);
-		EXPECT_EQ(LeafState(b.m, lm.data()), s) << want;
+		Bytes again = LeafState(b.m, lm.data());
+		EXPECT_EQ(NamesPart(again), NamesPart(s)) << want;
+		if (want == AMIL_AWORMAP_LEAVES) {
+			EXPECT_EQ(again, s);
+		} else {
+			EXPECT_EQ(CtxDots(again), StoreDots(b.m)) << want;
+		}
 	}
 	// all leaves carry what a full kind-2 state carries
 	Map c(3), d(4);
@@ -1407,7 +1574,16 @@ TEST(AwormapLeaves, RandomCorruptionOfLeafMessagesNeverCrashes)
 			LeafMask back = NoLeaves();
 			ASSERT_EQ(amil_awormap_state_leaf_mask(m.data(), m.size(), back.data()), 0);
 			Bytes again = LeafState(b.m, back.data());
-			ASSERT_EQ(again, m);  // one encoding: nothing was ignored
+			// one encoding: nothing was ignored.  The names compare
+			// exactly; the context is the dots the join integrated
+			// (a restricted join does not take the sender's context),
+			// or the whole input when it covers every leaf.
+			ASSERT_EQ(NamesPart(again), NamesPart(m));
+			if (CountLeaves(back) == AMIL_AWORMAP_LEAVES) {
+				ASSERT_EQ(again, m);
+			} else {
+				ASSERT_EQ(CtxDots(again), StoreDots(b.m));
+			}
 		} else {
 			EXPECT_EQ(amil_awormap_count(b.m), 0u);
 		}
@@ -1517,7 +1693,11 @@ TEST(AwormapLeaves, HealAfterPartitionShipsAFewEntriesPerWrite)
 		amil_awormap_digest_get(a.m, &da);
 		amil_awormap_digest_get(b.m, &db);
 		EXPECT_EQ(da.root, db.root) << "N " << N;
-		EXPECT_EQ(State(a.m), State(b.m)) << "N " << N;
+		// Equal stores (every entry); the encoded states were compared
+		// here, but a name put and then removed on one side during the
+		// partition leaves a dot the other side's context never gets from
+		// a kind-3 join (awormap.h, "Restricted joins").
+		EXPECT_EQ(Entries(a.m), Entries(b.m)) << "N " << N;
 		size_t differ = 0;
 		for (const std::string &nm : all) {
 			amil_awormap_entry ea, eb;
@@ -1595,17 +1775,19 @@ TEST_P(AwormapLeafProperty, LeafAntiEntropyConvergesToReference)
 	}
 	int rounds = LeafAntiEntropy(s.r);
 	ASSERT_GT(rounds, 0) << "seed " << seed;
-	EXPECT_EQ(rounds, 1) << "seed " << seed;  // every pairwise exchange is exact
+	// every pairwise exchange still makes the two stores equal
+	EXPECT_EQ(rounds, 1) << "seed " << seed;
 
-	Bytes st0 = State(s.r[0]->m);
+	// Equal stores (every entry) and roots, where the encoded states were
+	// compared and the contexts expected gap-free: kind-3 joins take only
+	// the dots they integrate, so a replica that missed a put and its
+	// remove keeps a gap until a full state (FullStateRound, below).
+	const uint64_t root0 = Root(s.r[0]->m);
 	std::set<Ent> want = s.Expected();
 	want.insert(fill.begin(), fill.end());
 	for (size_t i = 0; i < s.r.size(); i++) {
-		EXPECT_EQ(State(s.r[i]->m), st0) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(Root(s.r[i]->m), root0) << "replica " << i << " seed " << seed;
 		EXPECT_EQ(Entries(s.r[i]->m), want) << "replica " << i << " seed " << seed;
-		amil_awormap_stats st;
-		amil_awormap_stats_get(s.r[i]->m, &st);
-		EXPECT_EQ(st.ctx_cloud, 0u);
 		for (const std::string &name : s.names) {
 			const Ent *best = nullptr;
 			for (const Ent &e : want)
@@ -1621,8 +1803,233 @@ TEST_P(AwormapLeafProperty, LeafAntiEntropyConvergesToReference)
 			}
 		}
 	}
+	FullStateRound(s.r, want, seed);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, AwormapLeafProperty, ::testing::Range(1, 121));
+
+// ---- restricted joins ------------------------------------------------------------
+
+unsigned
+CachedLeaf(const std::string &name)
+{
+	static std::map<std::string, unsigned> leaf;
+	auto it = leaf.find(name);
+	if (it == leaf.end())
+		it = leaf.emplace(name, LeafOfName(name)).first;
+	return it->second;
+}
+
+std::vector<uint8_t>
+BucketMask(unsigned b)
+{
+	std::vector<uint8_t> m(AMIL_AWORMAP_MASK_BYTES, 0);
+	m[b / 8] = (uint8_t)(1u << (b % 8));
+	return m;
+}
+
+// Regression: bench/registry-partition-bench.sh (2026-11-26) lost 27 of
+// 100k names on every replica in about one heal of five.  A restricted
+// state (kind 2 with a partial mask, kind 3) carries its sender's whole
+// context but only the covered names' entries, and the join merged that
+// whole context.  A receiver lacking an entry outside the covered part
+// (its delta in flight) then counted the entry's dot as seen: it refused
+// the delta when it came, and its next restricted state removed the entry
+// from the replica that had it.  Here: c sends b a state covering X only,
+// while c's context covers Y's dot and b lacks Y.
+TEST(AwormapRestricted, JoinDoesNotTakeDotsOfUncoveredNames)
+{
+	// X and Y in different buckets, so a bucket state can cover one only
+	std::string x = "reg/x", y;
+	unsigned lx = CachedLeaf(x), ly = 0;
+	for (int i = 0; y.empty() && i < 100; i++) {
+		std::string n = "reg/y" + std::to_string(i);
+		if (CachedLeaf(n) / AMIL_AWORMAP_LEAVES_PER_BUCKET !=
+		    lx / AMIL_AWORMAP_LEAVES_PER_BUCKET) {
+			y = n;
+			ly = CachedLeaf(n);
+		}
+	}
+	ASSERT_FALSE(y.empty());
+	const unsigned bx = lx / AMIL_AWORMAP_LEAVES_PER_BUCKET, by = ly / AMIL_AWORMAP_LEAVES_PER_BUCKET;
+	// a lambda per case, so that a failed ASSERT ends that case only
+	auto run = [&](bool kind3, bool y_arrives_first) {
+		SCOPED_TRACE(std::string(kind3 ? "kind 3" : "kind 2") +
+			     (y_arrives_first ? ", Y's delta before b's state"
+					      : ", Y's delta after b's state"));
+		Map a(1), b(2), c(3);
+		for (int i = 0; i < 8; i++) {
+			Bytes d = Put(a.m, kT0 + i, "shared/" + std::to_string(i), 1, "s");
+			ASSERT_EQ(Join(b.m, d), 0);
+			ASSERT_EQ(Join(c.m, d), 0);
+		}
+		Bytes dx = Put(a.m, kT0 + 10, x, 1, "x");
+		Bytes dy = Put(a.m, kT0 + 11, y, 1, "y");
+		const Dot ydot = {EntriesOf(a.m, y).at(0).node, EntriesOf(a.m, y).at(0).ctr};
+		ASSERT_EQ(Join(b.m, dx), 0);
+		ASSERT_EQ(Join(c.m, dx), 0);
+		ASSERT_EQ(Join(c.m, dy), 0);  // Y's delta to b is in flight
+
+		auto restricted = [&](amil_awormap *m, unsigned leaf, unsigned bucket) {
+			LeafMask lm = NoLeaves();
+			SetLeaf(lm, leaf);
+			return kind3 ? LeafState(m, lm.data()) : State(m, BucketMask(bucket).data());
+		};
+		// c -> b, covering X only; c's context covers Y's dot
+		Bytes sc = restricted(c.m, lx, bx);
+		ASSERT_TRUE(CtxDots(sc).count(ydot));
+		ASSERT_EQ(Join(b.m, sc), 0);
+		// b integrated nothing new (it had X): its context did not grow
+		EXPECT_EQ(CtxDots(State(b.m)), StoreDots(b.m));
+		if (y_arrives_first) {
+			ASSERT_EQ(Join(b.m, dy), 0);
+			ASSERT_EQ(EntriesOf(b.m, y).size(), 1u) << "b refused Y's delta";
+		}
+		// b -> a, covering Y: must not remove Y from a
+		ASSERT_EQ(Join(a.m, restricted(b.m, ly, by)), 0);
+		ASSERT_EQ(EntriesOf(a.m, y).size(), 1u) << "b's state removed Y from a";
+		if (!y_arrives_first) {
+			ASSERT_EQ(Join(b.m, dy), 0);
+			ASSERT_EQ(EntriesOf(b.m, y).size(), 1u) << "b refused Y's delta";
+		}
+		// and the leaf protocol leaves all three with all ten names
+		std::vector<Map *> r = {&a, &b, &c};
+		ASSERT_GT(LeafAntiEntropy(r), 0);
+		for (Map *m : r) {
+			EXPECT_EQ(amil_awormap_count(m->m), 10u);
+			EXPECT_EQ(Entries(m->m), Entries(a.m));
+			EXPECT_EQ(EntriesOf(m->m, y).size(), 1u);
+		}
+	};
+	for (bool kind3 : {true, false})
+		for (bool y_arrives_first : {true, false})
+			run(kind3, y_arrives_first);
+}
+
+// Removals still travel by restricted states: the covered names' entries
+// the sender saw and removed go, and their dots stay "seen" here (the
+// entry is refused when its put arrives again).
+TEST(AwormapRestricted, RestrictedStateStillRemovesCoveredNames)
+{
+	Map a(1), b(2);
+	Bytes put = Put(a.m, kT0, "gone", 1, "v");
+	Bytes keep = Put(a.m, kT0 + 1, "kept", 1, "v");
+	ASSERT_EQ(Join(b.m, put), 0);
+	ASSERT_EQ(Join(b.m, keep), 0);
+	Remove(a.m, "gone");  // delta lost
+	LeafMask lm = NoLeaves();
+	SetLeaf(lm, CachedLeaf("gone"));
+	ASSERT_EQ(Join(b.m, LeafState(a.m, lm.data())), 0);
+	EXPECT_TRUE(EntriesOf(b.m, "gone").empty());
+	EXPECT_EQ(EntriesOf(b.m, "kept").size(), 1u);
+	ASSERT_EQ(Join(b.m, put), 0);  // a duplicate of the put, late
+	EXPECT_TRUE(EntriesOf(b.m, "gone").empty());
+	EXPECT_EQ(Root(a.m), Root(b.m));
+}
+
+// Sim plus restricted states: replica i's state for a random part (a
+// partial bucket mask or a leaf set), queued for replica j like a delta,
+// so states and deltas arrive lost, late and in any order.
+struct RSim : Sim {
+	size_t restricted = 0;  // restricted states sent
+	size_t at_risk = 0;     // sender's entries outside the part that the receiver lacked
+
+	RSim(uint64_t seed, size_t n) : Sim(seed, n) {}
+
+	void RStep()
+	{
+		if (rng() % 4 != 0) {
+			Step();
+			return;
+		}
+		size_t i = rng() % r.size(), j = (i + 1 + rng() % (r.size() - 1)) % r.size();
+		const bool kind3 = rng() % 2 == 0;
+		LeafMask lm = NoLeaves();
+		std::vector<uint8_t> bm(AMIL_AWORMAP_MASK_BYTES, 0);
+		if (kind3) {
+			for (const std::string &n : names)
+				if (rng() % 2)
+					SetLeaf(lm, CachedLeaf(n));
+			for (unsigned k = rng() % 3; k > 0; k--)
+				SetLeaf(lm, (unsigned)(rng() % AMIL_AWORMAP_LEAVES));
+		} else {
+			for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
+				if (rng() % 2)
+					bm[b / 8] |= (uint8_t)(1u << (b % 8));
+			bm[rng() % AMIL_AWORMAP_MASK_BYTES] &= (uint8_t)~1u;  // never all
+		}
+		auto covered = [&](const std::string &n) {
+			unsigned l = CachedLeaf(n), b = l / AMIL_AWORMAP_LEAVES_PER_BUCKET;
+			return kind3 ? (lm[l / 8] >> (l % 8) & 1) : (bm[b / 8] >> (b % 8) & 1);
+		};
+		std::set<Dot> have = StoreDots(r[j]->m);
+		for (const Ent &e : Entries(r[i]->m))
+			at_risk += !covered(e.name) && !have.count({e.node, e.ctr});
+		Bytes st = kind3 ? LeafState(r[i]->m, lm.data()) : State(r[i]->m, bm.data());
+		restricted++;
+		if (rng() % 100 >= 15)  // 15 % loss
+			inbox[j].push_back(st);
+	}
+};
+
+class AwormapRestrictedProperty : public ::testing::TestWithParam<int> {};
+
+// No name lost, none resurrected: replicas exchange only deltas and
+// restricted states (lossy, reordered), then run the leaf protocol
+// pairwise; every store must equal the reference model.
+TEST_P(AwormapRestrictedProperty, RestrictedExchangesLoseAndResurrectNothing)
+{
+	const uint64_t seed = 9000 + (uint64_t)GetParam();
+	RSim s(seed, 3 + seed % 3);
+	size_t steps = 300 + seed % 300;
+	for (size_t k = 0; k < steps && !HasFatalFailure(); k++)
+		s.RStep();
+	ASSERT_FALSE(HasFatalFailure());
+	for (size_t i = 0; i < s.r.size(); i++) {
+		std::shuffle(s.inbox[i].begin(), s.inbox[i].end(), s.rng);
+		for (const Bytes &d : s.inbox[i]) {
+			if (s.rng() % 100 >= 20) {
+				ASSERT_EQ(Join(s.r[i]->m, d, s.clock[i]), 0);
+			}
+		}
+	}
+	ASSERT_GT(LeafAntiEntropy(s.r), 0) << "seed " << seed;
+	const uint64_t root0 = Root(s.r[0]->m);
+	std::set<Ent> want = s.Expected();
+	for (size_t i = 0; i < s.r.size(); i++) {
+		std::set<Ent> have = Entries(s.r[i]->m);
+		size_t lost = 0, resurrected = 0;
+		for (const Ent &e : want)
+			lost += !have.count(e);
+		for (const Ent &e : have)
+			resurrected += !want.count(e);
+		EXPECT_EQ(lost, 0u) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(resurrected, 0u) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(have, want) << "replica " << i << " seed " << seed;
+		EXPECT_EQ(Root(s.r[i]->m), root0) << "replica " << i << " seed " << seed;
+	}
+	FullStateRound(s.r, want, seed);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, AwormapRestrictedProperty, ::testing::Range(1, 201));
+
+// Guards the property above: it proves nothing unless restricted states
+// did reach replicas that lacked entries outside the covered part.
+TEST(AwormapRestrictedHarness, ExercisesEntriesInFlightOutsideTheCoveredPart)
+{
+	size_t restricted = 0, at_risk = 0;
+	for (uint64_t seed = 9001; seed <= 9030; seed++) {
+		RSim s(seed, 3 + seed % 3);
+		for (size_t k = 0; k < 300 && !HasFatalFailure(); k++)
+			s.RStep();
+		ASSERT_FALSE(HasFatalFailure());
+		restricted += s.restricted;
+		at_risk += s.at_risk;
+	}
+	printf("[ figure ] 30 seeds: %zu restricted states, %zu entries outside their part that "
+	       "the receiver lacked\n", restricted, at_risk);
+	EXPECT_GT(restricted, 500u);
+	EXPECT_GT(at_risk, 100u);
+}
 
 }  // namespace
