@@ -737,6 +737,7 @@ amil_awormap_destroy(struct amil_awormap **mp)
 /* A checked message: where each section starts. */
 struct msg {
 	int kind;
+	uint64_t root;           /* kind 5: the sender's digest root */
 	const uint8_t *mask;     /* kind 2: bucket mask; kind 3: leaf bitmap or NULL */
 	const uint8_t *llist;    /* kind 3 below LEAF_LIST_MAX leaves: the u16 list */
 	uint32_t n_leaves;       /* kind 3: leaves covered */
@@ -911,12 +912,19 @@ parse(const uint8_t *buf, size_t len, struct msg *g)
 		return -EPROTONOSUPPORT;
 	g->kind = p[3];
 	if ((g->kind != AMIL_AWORMAP_DELTA && g->kind != AMIL_AWORMAP_STATE &&
-	     g->kind != AMIL_AWORMAP_STATE_LEAVES) || ld32(p + 4))
+	     g->kind != AMIL_AWORMAP_STATE_LEAVES && g->kind != AMIL_AWORMAP_CONTEXT) ||
+	    ld32(p + 4))
 		return -EBADMSG;
 	p += HDR_LEN;
 	g->mask = g->llist = NULL;
 	g->n_leaves = 0;
-	if (g->kind == AMIL_AWORMAP_STATE) {
+	g->root = 0;
+	if (g->kind == AMIL_AWORMAP_CONTEXT) {
+		if (end - p < 8)
+			return -EBADMSG;
+		g->root = ld64(p);
+		p += 8;
+	} else if (g->kind == AMIL_AWORMAP_STATE) {
 		if ((size_t)(end - p) < AMIL_AWORMAP_MASK_BYTES)
 			return -EBADMSG;
 		g->mask = p;
@@ -977,6 +985,16 @@ parse(const uint8_t *buf, size_t len, struct msg *g)
 			return -EBADMSG;
 		if (i && dot_cmp(ld64(p - VV_LEN), ld64(p - VV_LEN + 8), node, ctr) >= 0)
 			return -EBADMSG;
+	}
+
+	/* a context message ends with its cloud: no name count, so that
+	 * nobody mistakes it for a state of an empty store */
+	if (g->kind == AMIL_AWORMAP_CONTEXT) {
+		if (p != end)
+			return -EBADMSG;
+		g->n_names = 0;
+		g->names = g->end = end;
+		return 0;
 	}
 
 	if (end - p < 4)
@@ -1102,6 +1120,37 @@ msg_covers_all(const struct msg *g)
 	}
 }
 
+/* Take the message's whole context (vector and cloud) into ours. */
+static int
+ctx_join(struct amil_awormap *m, const struct msg *g)
+{
+	for (uint32_t i = 0; i < g->n_vv; i++) {
+		const uint8_t *q = g->vv + (size_t)i * VV_LEN;
+
+		if (ctx_raise(&m->ctx, ld64(q), ld64(q + 8)))
+			return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < g->n_cloud; i++) {
+		const uint8_t *q = g->cloud + (size_t)i * VV_LEN;
+
+		if (ctx_add(&m->ctx, ld64(q), ld64(q + 8)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The digest root: a hash over the bucket hashes, not over the context,
+ * so that equal stores have equal roots whatever their contexts. */
+static uint64_t
+root_of(const struct amil_awormap *m)
+{
+	uint8_t buf[8 * AMIL_AWORMAP_BUCKETS];
+
+	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
+		st64(buf + 8 * b, m->bhash[b]);
+	return sip(name_key, buf, sizeof(buf));
+}
+
 /* Step 2 of the join: @it's dot is covered by the sender's context but
  * not by its store, so @it was removed there.  Its dot stays in the
  * context as "seen and removed"; every stored dot is already in it, so
@@ -1126,6 +1175,12 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 
 	if (rc)
 		return rc;
+	/* A context message: equal roots mean equal stores, so every dot of
+	 * the sender's context that ours lacks is of an entry both removed
+	 * (awormap.h, "Context messages").  With another root a lacking dot
+	 * may be an entry still in flight to us: take nothing. */
+	if (g.kind == AMIL_AWORMAP_CONTEXT)
+		return root_of(m) == g.root ? ctx_join(m, &g) : -ESTALE;
 	m->epoch++;
 
 	/* 1. Entries in the message: keep what both have, add what this
@@ -1223,20 +1278,8 @@ amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 	 *    integrated: the dots it added (step 1) and removed (step 2,
 	 *    already in the context).  Contexts may then differ between
 	 *    replicas with equal stores; the digest root ignores them. */
-	if (msg_covers_all(&g)) {
-		for (uint32_t i = 0; i < g.n_vv; i++) {
-			const uint8_t *q = g.vv + (size_t)i * VV_LEN;
-
-			if (ctx_raise(&m->ctx, ld64(q), ld64(q + 8)))
-				return -ENOMEM;
-		}
-		for (uint32_t i = 0; i < g.n_cloud; i++) {
-			const uint8_t *q = g.cloud + (size_t)i * VV_LEN;
-
-			if (ctx_add(&m->ctx, ld64(q), ld64(q + 8)))
-				return -ENOMEM;
-		}
-	}
+	if (msg_covers_all(&g) && ctx_join(m, &g))
+		return -ENOMEM;
 
 	if (conflict)
 		report(m, &g, conflict, ctx);
@@ -1623,7 +1666,7 @@ amil_awormap_state_leaf_mask(const uint8_t *buf, size_t len, uint8_t *leaf_mask)
 		}
 		return 0;
 	default:
-		return -EBADMSG;  /* a delta covers no leaf set */
+		return -EBADMSG;  /* a delta or a context covers no leaf set */
 	}
 }
 
@@ -1703,10 +1746,25 @@ amil_awormap_leaves_diff(const struct amil_awormap *m, const uint8_t *buf, size_
 	return diff;
 }
 
+int
+amil_awormap_encode_context(const struct amil_awormap *m, uint8_t **out, size_t *len)
+{
+	size_t n = HDR_LEN + 8 + ctx_enc_len(&m->ctx, false);
+	uint8_t *buf = malloc(n), *p;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	p = put_hdr(buf, AMIL_AWORMAP_CONTEXT);
+	st64(p, root_of(m));
+	ctx_enc(&m->ctx, p + 8, false);
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
 void
 amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest *d)
 {
-	uint8_t buf[8 * AMIL_AWORMAP_BUCKETS];
 	size_t clen = ctx_enc_len(&m->ctx, false);
 	uint8_t small[256], *cbuf = clen <= sizeof(small) ? small : malloc(clen);
 
@@ -1722,12 +1780,9 @@ amil_awormap_digest_get(const struct amil_awormap *m, struct amil_awormap_digest
 	} else {
 		d->ctx = clen;
 	}
-	/* The root covers the buckets only: equal stores, equal roots. */
-	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++) {
+	for (unsigned b = 0; b < AMIL_AWORMAP_BUCKETS; b++)
 		d->bucket[b] = m->bhash[b];
-		st64(buf + 8 * b, m->bhash[b]);
-	}
-	d->root = sip(name_key, buf, sizeof(buf));
+	d->root = root_of(m);
 }
 
 int

@@ -31,9 +31,10 @@
  * they cost 16 bytes per writer node in total.  Gaps appear only when
  * deltas are lost.  The anti-entropy closes those of entries that still
  * exist (it ships them); the gap of an entry put and removed while both
- * its deltas were lost closes only with a delta or a full state that
- * covers its dot (see "Restricted joins"), and until then every dot of
- * that writer above the gap costs 8 bytes in the cloud.
+ * its deltas were lost closes only with a delta, a full state or a
+ * context message that covers its dot (see "Restricted joins" and
+ * "Context messages"), and until then every dot of that writer above the
+ * gap costs 8 bytes in the cloud.
  *
  * Replication.  Each mutation returns a delta (encoded bytes) to push to
  * every peer; amil_awormap_join() applies a delta or a state.  Anti-
@@ -86,20 +87,49 @@
  * with a replica that saw the remove (its restricted state removes it;
  * it never comes back there, whose context covers its dot).
  *
+ * Context messages.  The gaps restricted joins leave are closed by a
+ * context message (amil_awormap_encode_context(), kind 5): the sender's
+ * digest root and its whole causal context, no entries.  The receiver
+ * merges that context only when its own current root equals the
+ * message's; otherwise the join is -ESTALE and changes nothing.  The
+ * anti-entropy sends one when the digests it exchanged show equal roots
+ * but different context hashes (the stores agree, the contexts do not).
+ * Why merging is safe then:
+ *   - every dot in any replica's context is in its store or was removed
+ *     (observed by a put, remove or resolve that replaced it): a delta's
+ *     context is the dots its operation observed plus its new dot; a
+ *     full state's or a context message's context satisfies this at its
+ *     sender; a restricted join adds only dots it stored or removed
+ *     (that is why it must not take the rest, "Restricted joins");
+ *   - equal roots mean equal stores (up to a 64-bit hash collision), so a
+ *     dot in the sender's context that the receiver's lacks is not in the
+ *     sender's store (the receiver's would hold it, and every stored dot
+ *     is in its holder's context): it belongs to an entry both removed;
+ *   - marking a removed dot seen loses nothing: the entry it named is
+ *     dead everywhere the removal reaches, and its put delta, if it
+ *     arrives late, is refused as the reference model says it must be.
+ * The root is the sender's at encode time; a message that arrives late
+ * is still safe (a receiver whose store equals the sender's store then
+ * may take the sender's context then), it just matches less often.
+ * Never merge a context whose root differs: a dot of an entry the
+ * receiver lacks (its delta in flight) would read as "removed" (the bug
+ * "Restricted joins" describes).
+ *
  * Node ids: a node id must never write again with a fresh (empty) state
  * after it has written: its counters would restart and collide with dots
  * the cluster already saw.  The daemon uses a new id per process start
  * (or joins a full state from a peer before its first write).
  *
  * Wire format (all integers big-endian, version 1); the same codec
- * carries deltas (kind 1), states (kind 2) and leaf-restricted states
- * (kind 3):
+ * carries deltas (kind 1), states (kind 2), leaf-restricted states
+ * (kind 3) and context messages (kind 5):
  *
  *    0  magic     u16  0x4152 "AR" (Amil Registry)
  *    2  version   u8   1
- *    3  kind      u8   1 delta, 2 state, 3 leaf state
+ *    3  kind      u8   1 delta, 2 state, 3 leaf state, 5 context
  *    4  reserved  u32  0
- *    8  mask      kind 2 only: 32 bytes, bit b set = bucket b included
+ *    8  root      kind 5 only: u64, the sender's digest root
+ *       mask      kind 2 only: 32 bytes, bit b set = bucket b included
  *                 (bit b is bit b % 8 of byte b / 8, as in every mask)
  *       leaves    kind 3 only: n_leaves u32 (0..65536), then
  *                 n_leaves < 4096: n_leaves x leaf index u16, strictly
@@ -109,11 +139,13 @@
  *       n_vv      u32, then n_vv x (node u64 != 0, max u64 != 0),
  *                 nodes strictly ascending; always 0 in a delta
  *       n_cloud   u32, then n_cloud x (node u64 != 0, ctr u64 != 0),
- *                 (node, ctr) strictly ascending; in a state also
- *                 ctr > vv(node) + 1 (compacted).  A delta lists each
- *                 of its (few) context dots, so joining it costs
- *                 O(its dots), never a walk over the store.
- *       n_names   u32, then per name:
+ *                 (node, ctr) strictly ascending; in a state or a
+ *                 context message also ctr > vv(node) + 1 (compacted).
+ *                 A delta lists each of its (few) context dots, so
+ *                 joining it costs O(its dots), never a walk over the
+ *                 store.
+ *       n_names   u32 (absent in kind 5, which ends after its cloud),
+ *                 then per name:
  *                 name_len u8 (1..255), name bytes,
  *                 n_items u16 (>= 1), then per item (dots strictly
  *                 ascending, each covered by this message's context):
@@ -127,7 +159,9 @@
  * restricted join uses it only to decide what the covered names lost
  * (see "Restricted joins").
  * A message has exactly one encoding, so equal states encode to equal
- * bytes on every replica.
+ * bytes on every replica.  A kind-5 message is therefore
+ *    0  header (kind 5), 8 root u64, 16 n_vv u32 ..., n_cloud u32 ...
+ * and nothing after the cloud.
  *
  * Leaves message (amil_awormap_leaves_encode; not joinable, kind 4):
  *
@@ -176,6 +210,7 @@ enum amil_awormap_kind {
 	AMIL_AWORMAP_STATE = 2,
 	AMIL_AWORMAP_STATE_LEAVES = 3,  /* state restricted to leaves */
 	AMIL_AWORMAP_LEAF_HASHES = 4,   /* leaves message: compared, never joined */
+	AMIL_AWORMAP_CONTEXT = 5,       /* root + causal context ("Context messages") */
 };
 
 struct amil_awormap;
@@ -278,26 +313,34 @@ int amil_awormap_foreach_entry(const struct amil_awormap *m, amil_awormap_iter_f
 size_t amil_awormap_count(const struct amil_awormap *m);
 
 /*
- * Join a delta, a (possibly bucket-restricted) state or a leaf-restricted
- * state received from a peer, at local physical time @now_ns (the local
- * HLC advances past the entries' timestamps within the drift bound).
- * @conflict may be NULL.  A leaves message (kind 4) is -EBADMSG here.
- * A delta or a full state joins its whole causal context; a restricted
- * state grows the context only by the dots the join added or removed
- * (see "Restricted joins" above).
+ * Join a delta, a (possibly bucket-restricted) state, a leaf-restricted
+ * state or a context message received from a peer, at local physical
+ * time @now_ns (the local HLC advances past the entries' timestamps
+ * within the drift bound).  @conflict may be NULL.  A leaves message
+ * (kind 4) is -EBADMSG here.  A delta or a full state joins its whole
+ * causal context; a restricted state grows the context only by the dots
+ * the join added or removed (see "Restricted joins" above).  A context
+ * message (kind 5) joins its whole context when this replica's current
+ * digest root equals the message's, and is -ESTALE otherwise ("Context
+ * messages"); it never changes the store, the HLC or the digest, and
+ * never calls @conflict.
  *
  * The message is checked completely before anything changes.
- * Returns 0; -EBADMSG (malformed), -EPROTONOSUPPORT (unknown version):
- * map unchanged; -ENOMEM: the map is unchanged or holds part of the
- * join (still a valid state; anti-entropy repairs it).
+ * Returns 0; -EBADMSG (malformed), -EPROTONOSUPPORT (unknown version),
+ * -ESTALE (kind 5 with another root; not an error, the caller ignores
+ * it): map unchanged; -ENOMEM: the map is unchanged or holds part of the
+ * join (still a valid state; anti-entropy repairs it; for kind 5, part
+ * of the context, which is as safe as all of it).
  */
 int amil_awormap_join(struct amil_awormap *m, uint64_t now_ns, const uint8_t *buf,
 		      size_t len, amil_awormap_conflict_fn conflict, void *ctx);
 
 /*
- * Check an encoded message without a map.  Returns 0 and its kind in
- * *@kind (may be NULL), -EBADMSG, -EPROTONOSUPPORT, or -ENOMEM (the
- * duplicate-dot check sorts a copy of the dots: 16 bytes per entry).
+ * Check an encoded joinable message (kinds 1, 2, 3 and 5) without a map.
+ * Returns 0 and its kind in *@kind (may be NULL), -EBADMSG,
+ * -EPROTONOSUPPORT, or -ENOMEM (the duplicate-dot check sorts a copy of
+ * the dots: 16 bytes per entry).  A kind-5 message checks without a root
+ * comparison: that needs the map (amil_awormap_join()).
  */
 int amil_awormap_check(const uint8_t *buf, size_t len, int *kind);
 
@@ -321,13 +364,23 @@ int amil_awormap_encode_state_leaves(const struct amil_awormap *m, const uint8_t
 				     uint8_t **out, size_t *len);
 
 /*
+ * Encode a context message (kind 5): this replica's digest root and its
+ * whole causal context, no entries (see "Context messages").  Send it to
+ * a peer whose digest root equals ours; its join merges the context and
+ * closes the gaps that restricted joins left.  Size: 16 bytes + 16 per
+ * writer node + 16 per cloud dot.  Cost: O(buckets + context).
+ * *@out is malloc'd (caller frees).  Returns 0 or -ENOMEM.
+ */
+int amil_awormap_encode_context(const struct amil_awormap *m, uint8_t **out, size_t *len);
+
+/*
  * The leaves a state message covers, into @leaf_mask
  * (AMIL_AWORMAP_LEAF_MASK_BYTES, every byte written): for a kind-3 state
  * its leaves, for a kind-2 state every leaf of its buckets.  The answering
  * side of a leaf exchange uses it to send its own state for the same
  * leaves.  The whole message is checked as by amil_awormap_check().
- * Returns 0; -EBADMSG (malformed, or a delta), -EPROTONOSUPPORT, -ENOMEM:
- * @leaf_mask unchanged.
+ * Returns 0; -EBADMSG (malformed, a delta or a context message),
+ * -EPROTONOSUPPORT, -ENOMEM: @leaf_mask unchanged.
  */
 int amil_awormap_state_leaf_mask(const uint8_t *buf, size_t len, uint8_t *leaf_mask);
 

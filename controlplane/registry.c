@@ -247,15 +247,21 @@ amil_registry_receive(struct amil_registry *r, uint64_t from, const uint8_t *buf
 	if (len < 1)
 		return -ENOTSUP;
 	switch (buf[0]) {
-	case AMIL_REG_MSG_STATE:
-		if (amil_awormap_join(r->map, reg_real_ns(), buf + 1, len - 1, reg_on_conflict,
-				      r) != 0) {
-			r->bad++;
+	case AMIL_REG_MSG_STATE: {
+		int rc = amil_awormap_join(r->map, reg_real_ns(), buf + 1, len - 1, reg_on_conflict,
+					   r);
+
+		/* -ESTALE: a context message that came after our store
+		 * changed: nothing to do, the next digest round decides. */
+		if (rc != 0) {
+			if (rc != -ESTALE)
+				r->bad++;
 			return 0;
 		}
 		r->states_rx++;
 		reg_settle_conflicts(r);
 		return 0;
+	}
 	case AMIL_REG_MSG_DIGEST:
 	case AMIL_REG_MSG_DIGEST_REPLY:
 		reg_receive_digest(r, from, buf, len);

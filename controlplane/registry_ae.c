@@ -435,10 +435,10 @@ reg_reassert(struct amil_registry *r)
 
 	/* When the map's size changed, and every 2 s whatever it did: an
 	 * entry of ours can also go without the count moving (one removed,
-	 * another added), e.g. when a state restricted to some leaves made
-	 * this replica take a dot of ours as seen before its entry arrived
-	 * (awormap.h: the context of a restricted state is joined whole).
-	 * Putting it back with a new dot is what makes such a loss heal. */
+	 * another added in the same join).  Defence in depth: whatever took
+	 * a name of ours while we are alive, we put it back with a new dot.
+	 * (It once healed a real bug, a restricted join that took the
+	 * sender's whole context; fixed in awormap.c since.) */
 	if (amil_ownset_count(r->own) == 0 ||
 	    (count == r->own_checked_count && now < r->own_next_full)) {
 		r->own_checked_count = count;
@@ -484,30 +484,36 @@ void
 reg_receive_digest(struct amil_registry *r, uint64_t from, const uint8_t *buf, size_t len)
 {
 	struct amil_awormap_digest theirs, ours;
-	uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0}, zero[AMIL_AWORMAP_MASK_BYTES] = {0};
-	uint8_t dbuf[AMIL_AWORMAP_DIGEST_LEN], *lv = NULL;
-	size_t lvlen = 0;
+	uint8_t mask[AMIL_AWORMAP_MASK_BYTES] = {0};
+	uint8_t dbuf[AMIL_AWORMAP_DIGEST_LEN], *msg = NULL;
+	size_t mlen = 0;
 
 	if (amil_awormap_digest_decode(buf + 1, len - 1, &theirs) != 0) {
 		r->bad++;
 		return;
 	}
 	amil_awormap_digest_get(r->map, &ours);
-	if (ours.root == theirs.root)
-		return;
-	amil_awormap_digest_diff(&ours, &theirs, mask);
-	if (memcmp(mask, zero, sizeof(mask)) != 0) {
-		/* Buckets differ: our leaves of those, the asker narrows down. */
-		if (amil_awormap_leaves_encode(r->map, mask, &lv, &lvlen) == 0) {
-			amil_registry_send(r, from, AMIL_REG_MSG_LEAVES, lv, lvlen);
-			free(lv);
+	if (ours.root != theirs.root) {
+		/* Buckets differ: our leaves of those, the asker narrows
+		 * down. */
+		amil_awormap_digest_diff(&ours, &theirs, mask);
+		if (amil_awormap_leaves_encode(r->map, mask, &msg, &mlen) == 0) {
+			amil_registry_send(r, from, AMIL_REG_MSG_LEAVES, msg, mlen);
+			free(msg);
 		}
 		return;
 	}
-	/* Only the contexts differ: ours, and (when asked) our digest back so
-	 * that the asker sends its context too.  A reply to our digest
-	 * stops here (no ping-pong). */
-	send_state(r, from, zero, NULL);
+	if (ours.ctx == theirs.ctx)
+		return;                /* the same */
+	/* Equal stores, different contexts (one missed a put and its
+	 * remove): our context (joined there only while the stores are still
+	 * equal, awormap.h), and when asked our digest back so that the asker
+	 * sends its own.  A reply to our digest stops here. */
+	if (amil_awormap_encode_context(r->map, &msg, &mlen) == 0) {
+		if (amil_registry_send(r, from, AMIL_REG_MSG_STATE, msg, mlen) == 0)
+			r->states_tx++;
+		free(msg);
+	}
 	if (buf[0] == AMIL_REG_MSG_DIGEST) {
 		amil_awormap_digest_encode(&ours, dbuf);
 		amil_registry_send(r, from, AMIL_REG_MSG_DIGEST_REPLY, dbuf, sizeof(dbuf));

@@ -2,12 +2,22 @@
 /*
  * libFuzzer target for the registry CRDT codec and join (controlplane/
  * awormap.c): every byte string a peer can send as a delta, a state
- * (bucket- or leaf-restricted) or a leaves message.
+ * (bucket- or leaf-restricted), a leaves message or a context message.
  *
  * Besides "does not crash", it aborts (a reported crash) when a property
  * that must hold for every input does not:
  *   - check and join return only 0, -EBADMSG or -EPROTONOSUPPORT (no
- *     allocation fails here), and agree with each other;
+ *     allocation fails here), and agree with each other, except that a
+ *     well-formed context message (kind 5) joins as 0 exactly when its
+ *     root is the map's and as -ESTALE otherwise;
+ *   - a well-formed context message, its root set to that of an empty
+ *     map, leaves that map a context of exactly the message's (the state
+ *     carries the same context bytes); set to the long-lived map's root,
+ *     it changes that map's store in no way;
+ *   - every map's own context message checks as kind 5 with its digest
+ *     root, joins into itself as a no-op, and the long-lived map's joins
+ *     into the per-input map as 0 or -ESTALE by the roots, -ESTALE
+ *     changing nothing and 0 changing no entry;
  *   - a rejected message leaves the map byte-for-byte unchanged;
  *   - a full-mask state joined into an empty map re-encodes to exactly
  *     the input (one encoding per state, nothing ignored); so does a
@@ -45,6 +55,31 @@ static uint32_t
 be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+be64(const uint8_t *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static uint64_t
+root(const struct amil_awormap *m)
+{
+	struct amil_awormap_digest d;
+
+	amil_awormap_digest_get(m, &d);
+	return d.root;
+}
+
+/* What joining the checked message @data (check result @rc, kind @kind)
+ * into @m must return: a context message depends on the roots. */
+static int
+join_rc(const struct amil_awormap *m, const uint8_t *data, int rc, int kind)
+{
+	if (rc != 0 || kind != AMIL_AWORMAP_CONTEXT)
+		return rc;
+	return be64(data + 8) == root(m) ? 0 : -ESTALE;
 }
 
 static unsigned
@@ -211,6 +246,74 @@ no_conflict_check(void *ctx, const struct amil_awormap_entry *w,
 	REQUIRE(w->name_len == l->name_len && memcmp(w->name, l->name, w->name_len) == 0);
 }
 
+/* A well-formed context message @data: with an empty map's root it gives
+ * that map exactly its context; with @acc's root it merges into @acc and
+ * leaves @acc's entries as they were. */
+static void
+context_forged(struct amil_awormap *acc, const uint8_t *data, size_t size)
+{
+	struct amil_awormap *e = amil_awormap_new(0xf0220004, 0);
+	uint8_t *msg = malloc(size), *s1, *s2;
+	size_t n1, n2, off;
+	uint64_t r;
+
+	REQUIRE(e != NULL && msg != NULL);
+	memcpy(msg, data, size);
+	r = root(e);
+	for (int k = 0; k < 8; k++)
+		msg[8 + k] = (uint8_t)(r >> (56 - 8 * k));
+	REQUIRE(amil_awormap_join(e, 0, msg, size, NULL, NULL) == 0);
+	state(e, &s1, &n1);
+	/* an empty store: the state is header, mask, context, 0 names */
+	off = 8 + AMIL_AWORMAP_MASK_BYTES;
+	REQUIRE(names_off(s1) == n1 - 4 && n1 - 4 - off == size - 16);
+	REQUIRE(memcmp(s1 + off, msg + 16, size - 16) == 0);
+	free(s1);
+	/* idempotent */
+	REQUIRE(amil_awormap_join(e, 0, msg, size, NULL, NULL) == 0);
+	state(e, &s2, &n2);
+	REQUIRE(n2 == n1);
+	free(s2);
+
+	r = root(acc);
+	for (int k = 0; k < 8; k++)
+		msg[8 + k] = (uint8_t)(r >> (56 - 8 * k));
+	state(acc, &s1, &n1);
+	REQUIRE(amil_awormap_join(acc, 0, msg, size, NULL, NULL) == 0);
+	state(acc, &s2, &n2);
+	REQUIRE(same_names(s1, n1, s2, n2));
+	REQUIRE(root(acc) == r);
+	free(s1);
+	free(s2);
+	free(msg);
+	amil_awormap_destroy(&e);
+}
+
+/* @from's own context message, joined into @to. */
+static void
+context_between(const struct amil_awormap *from, struct amil_awormap *to)
+{
+	uint8_t *c, *s1, *s2;
+	size_t n, n1, n2;
+	int kind = 0, want = root(from) == root(to) ? 0 : -ESTALE;
+
+	REQUIRE(amil_awormap_encode_context(from, &c, &n) == 0);
+	REQUIRE(amil_awormap_check(c, n, &kind) == 0 && kind == AMIL_AWORMAP_CONTEXT);
+	REQUIRE(be64(c + 8) == root(from));
+	state(to, &s1, &n1);
+	REQUIRE(amil_awormap_join(to, 0, c, n, NULL, NULL) == want);
+	state(to, &s2, &n2);
+	if (want)
+		REQUIRE(n1 == n2 && memcmp(s1, s2, n1) == 0);
+	else if (from == to)
+		REQUIRE(n1 == n2 && memcmp(s1, s2, n1) == 0);  /* its own: a no-op */
+	else
+		REQUIRE(same_names(s1, n1, s2, n2));
+	free(s1);
+	free(s2);
+	free(c);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -219,7 +322,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct amil_awormap *m;
 	uint8_t *s1, *s2;
 	size_t n1, n2;
-	int kind = 0, rc;
+	int kind = 0, rc, arc;
 
 	/* the long-lived replica; renewed now and then to bound memory */
 	if (acc == NULL || ++inputs % 4096 == 0) {
@@ -233,7 +336,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	m = amil_awormap_new(0xf0220001, 0);
 	REQUIRE(m != NULL);
-	REQUIRE(amil_awormap_join(m, 0, data, size, no_conflict_check, NULL) == rc);
+	REQUIRE(amil_awormap_join(m, 0, data, size, no_conflict_check, NULL) ==
+		join_rc(m, data, rc, kind));
+	if (rc == 0 && kind == AMIL_AWORMAP_CONTEXT)
+		context_forged(acc, data, size);
+	context_between(m, m);
 	state(m, &s1, &n1);
 	if (rc == 0 && kind == AMIL_AWORMAP_STATE && size >= 8 + AMIL_AWORMAP_MASK_BYTES) {
 		static const uint8_t all[AMIL_AWORMAP_MASK_BYTES] = {
@@ -248,7 +355,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		static uint8_t lm[AMIL_AWORMAP_LEAF_MASK_BYTES];
 		int lrc = amil_awormap_state_leaf_mask(data, size, lm);
 
-		REQUIRE(lrc == (rc == 0 && kind == AMIL_AWORMAP_DELTA ? -EBADMSG : rc));
+		REQUIRE(lrc == (rc == 0 && (kind == AMIL_AWORMAP_DELTA ||
+					    kind == AMIL_AWORMAP_CONTEXT) ? -EBADMSG : rc));
 		bool all = lrc == 0 && popcount(lm, sizeof(lm)) == AMIL_AWORMAP_LEAVES;
 
 		if (lrc == 0 && kind == AMIL_AWORMAP_STATE_LEAVES) {
@@ -276,12 +384,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	REQUIRE(n1 == n2 && memcmp(s1, s2, n1) == 0);
 	free(s2);
 	free(s1);
+	/* last: it may give m acc's context, which the checks above exclude */
+	context_between(acc, m);
 	amil_awormap_destroy(&m);
 
 	state(acc, &s1, &n1);
-	REQUIRE(amil_awormap_join(acc, 0, data, size, no_conflict_check, NULL) == rc);
+	arc = join_rc(acc, data, rc, kind);
+	REQUIRE(amil_awormap_join(acc, 0, data, size, no_conflict_check, NULL) == arc);
 	state(acc, &s2, &n2);
-	if (rc != 0)
+	if (arc != 0)
 		REQUIRE(n1 == n2 && memcmp(s1, s2, n1) == 0);
 	free(s1);
 	free(s2);
