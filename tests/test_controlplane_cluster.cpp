@@ -1064,6 +1064,12 @@ TEST_F(Cluster, CampaignTotalsEqualTheDataPlanesCounts)
 		c->signal(SIGTERM);
 		c->wait_exit(10000);
 	}
+	for (int k = 1; k <= 2; k++) {
+		std::error_code ec;
+		std::filesystem::remove_all(dpdk_run_dir("amil-cp-camp-" + std::to_string(getpid()) +
+							 "-" + std::to_string(k)),
+					    ec);  /* EAL's runtime files */
+	}
 }
 
 TEST_F(Cluster, ClearErrorsForBadSetups)
