@@ -460,20 +460,17 @@ reg_reassert(struct amil_registry *r)
  *   B -> A  L  B's leaf hashes of the buckets that differ (256 per bucket)
  *   A -> B  S  A's state restricted to the leaves that differ (kind 3)
  *   A -> B  Q  those leaves: B answers with its own restricted state (S)
- * When only the causal contexts differ (no bucket does), the states carry
- * an empty mask (kind 2) and the contexts; B then also sends its digest
- * back (H) so that A sends what B lacks.
+ * When only the causal contexts differ (equal roots), B sends its context
+ * (a kind-5 message, joined only while the stores are still equal) and its
+ * digest back (H) so that A sends its own.
  */
 static void
-send_state(struct amil_registry *r, uint64_t to, const uint8_t *bucket_mask,
-	   const uint8_t *leaf_mask)
+send_state(struct amil_registry *r, uint64_t to, const uint8_t *leaf_mask)
 {
 	uint8_t *st = NULL;
 	size_t stlen = 0;
-	int rc = leaf_mask != NULL ? amil_awormap_encode_state_leaves(r->map, leaf_mask, &st, &stlen)
-				   : amil_awormap_encode_state(r->map, bucket_mask, &st, &stlen);
 
-	if (rc != 0)
+	if (amil_awormap_encode_state_leaves(r->map, leaf_mask, &st, &stlen) != 0)
 		return;
 	if (amil_registry_send(r, to, AMIL_REG_MSG_STATE, st, stlen) == 0)
 		r->states_tx++;
@@ -534,7 +531,7 @@ reg_receive_leaves(struct amil_registry *r, uint64_t from, const uint8_t *buf, s
 	}
 	if (n == 0)
 		return;                /* equal since: nothing to do */
-	send_state(r, from, NULL, leaf_mask);
+	send_state(r, from, leaf_mask);
 	amil_registry_send(r, from, AMIL_REG_MSG_LEAF_REQ, leaf_mask, sizeof(leaf_mask));
 }
 
@@ -545,6 +542,6 @@ reg_receive_leaf_req(struct amil_registry *r, uint64_t from, const uint8_t *buf,
 		r->bad++;
 		return;
 	}
-	send_state(r, from, NULL, buf + 1);
+	send_state(r, from, buf + 1);
 }
 
