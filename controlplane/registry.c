@@ -85,23 +85,6 @@ push_one(void *ctx, const struct amil_member_info *mi)
 	return 0;
 }
 
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* A local change: its delta to every alive member at once (a batch of
  * one; inside an open batch, part of it). */
 void
@@ -137,8 +120,8 @@ reg_batch_add(struct amil_registry *r, const uint8_t *delta, size_t len)
 	 * there when it is back (registry_log.c). */
 	seq = reg_log_append(r, delta, len);
 	if (r->blen == 0) {
-		put64(r->bbuf, r->cfg.writer_id);
-		put64(r->bbuf + 8, seq);
+		reg_st64(r->bbuf, r->cfg.writer_id);
+		reg_st64(r->bbuf + 8, seq);
 		r->blen = 16;
 	}
 	r->bbuf[r->blen] = (uint8_t)(len >> 24);
@@ -215,8 +198,8 @@ receive_batch(struct amil_registry *r, uint64_t from, const uint8_t *buf, size_t
 		r->bad++;
 		return;
 	}
-	writer = get64(buf + 1);
-	seq = get64(buf + 9);
+	writer = reg_ld64(buf + 1);
+	seq = reg_ld64(buf + 9);
 	r->batches_rx++;
 	while (off + 4 <= len) {
 		size_t n = (size_t)buf[off] << 24 | (size_t)buf[off + 1] << 16 |

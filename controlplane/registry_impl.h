@@ -103,6 +103,24 @@ struct amil_registry {
 	uint64_t resent_deltas, resent_bytes;
 };
 
+/* Big-endian u64 in the registry's own message headers (batch, ack). */
+static inline void
+reg_st64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline uint64_t
+reg_ld64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 /* ---- registry.c -------------------------------------------------------------- */
 
 /* Clocks: monotonic (timers, CP rounds) and wall-clock (HLC, dead since). */

@@ -24,23 +24,6 @@
 #define LOG_BYTES_MAX (64u << 20)          /* deltas kept, bytes */
 #define STALL_NS (2000 * 1000000ull)        /* acknowledgement stuck this long: resend */
 
-static void
-st64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-ld64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The peer record of @node, made on first use (NULL: table full). */
 static struct reg_peer *
 peer_of(struct amil_registry *r, uint64_t node)
@@ -148,8 +131,8 @@ reg_log_receive_ack(struct amil_registry *r, uint64_t from, const uint8_t *buf, 
 		r->bad++;
 		return;
 	}
-	writer = ld64(buf + 1);
-	seq = ld64(buf + 9);
+	writer = reg_ld64(buf + 1);
+	seq = reg_ld64(buf + 9);
 	p = peer_of(r, from);
 	if (p == NULL || writer != r->cfg.writer_id)
 		return;                /* about an earlier life of ours */
@@ -175,8 +158,8 @@ ack_one(void *ctx, const struct amil_member_info *mi)
 	p = peer_of(x->r, mi->node_id);
 	if (p == NULL || p->their_writer == 0)
 		return 0;
-	st64(buf, p->their_writer);
-	st64(buf + 8, p->have);
+	reg_st64(buf, p->their_writer);
+	reg_st64(buf + 8, p->have);
 	if (amil_registry_send(x->r, mi->node_id, AMIL_REG_MSG_ACK, buf, sizeof(buf)) == 0) {
 		p->have_sent = p->have;
 		p->ack_ns = reg_mono_ns();
@@ -236,8 +219,8 @@ reg_log_resend(struct amil_registry *r, uint64_t node)
 			memcpy(msg + len + 4, rec->d, rec->len);
 			len += 4 + rec->len;
 		}
-		st64(msg, r->cfg.writer_id);
-		st64(msg + 8, from);
+		reg_st64(msg, r->cfg.writer_id);
+		reg_st64(msg + 8, from);
 		rc = amil_registry_send(r, node, AMIL_REG_MSG_BATCH, msg, len);
 		if (rc == 0) {
 			r->resent_deltas += n;
@@ -296,8 +279,8 @@ reg_log_ack_due(struct amil_registry *r, uint64_t now_mono)
 		if (p->have == p->have_sent || p->their_writer == 0 ||
 		    now_mono - p->ack_ns < 20 * 1000000ull)
 			continue;
-		st64(buf, p->their_writer);
-		st64(buf + 8, p->have);
+		reg_st64(buf, p->their_writer);
+		reg_st64(buf + 8, p->have);
 		if (amil_registry_send(r, p->node, AMIL_REG_MSG_ACK, buf, sizeof(buf)) == 0) {
 			p->have_sent = p->have;
 			p->ack_ns = now_mono;
